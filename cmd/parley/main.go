@@ -1,0 +1,65 @@
+// Command parley is the Parley SIP server and softphone.
+//
+//	parley serve [flags]     run the server (registrar, proxy, PBX, admin)
+//	parley phone ...         the command-line softphone
+//	parley version           print the version
+//	parley help              print this help
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; when
+// unset, the module version from the build info is used.
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "parley", versionString())
+		return 0
+	case "help", "--help", "-h":
+		usage(stdout)
+		return 0
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "parley: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Parley: a SIP server (registrar, proxy, PBX) and softphone.
+
+Usage:
+  parley serve [flags]     run the server on embedded defaults or a config file
+  parley version           print the version
+  parley help              print this help
+
+Run "parley serve --help" for the server's flags.
+`)
+}
