@@ -1,0 +1,7 @@
+// Package transport moves SIP messages over the network: UDP, TCP, TLS,
+// WebSocket and secure WebSocket (RFC 7118) listeners and connections,
+// stream framing, connection reuse and idle timeouts, CRLF keep-alives
+// (RFC 5626 §3.5.1), and the routing rules of RFC 3261 §18: Via received and
+// rport on the way in (§18.2.1, RFC 3581), responses sent where §18.2.2 says,
+// requests larger than the path MTU sent over TCP (§18.1.1).
+package transport
