@@ -172,7 +172,7 @@ type Layer struct {
 
 	stats struct {
 		received, sent, malformed, dropped, stateless, keepalives, rejected, sendErrors atomic.Uint64
-		connsOpen                                                                      atomic.Int64
+		connsOpen                                                                       atomic.Int64
 	}
 }
 

@@ -207,4 +207,3 @@ func (l *Layer) ViaHost(transport string) (string, int, bool) {
 	}
 	return host, int(a.AddrPort.Port()), true
 }
-
