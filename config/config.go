@@ -1,0 +1,180 @@
+// Package config reads Parley's configuration file: strict YAML decoding
+// (an unknown key or a bad value is an error naming its line), defaults for
+// everything left out, and Validate before anything starts. Every timeout
+// and limit the server uses is a documented field here; there are no
+// package-level knobs elsewhere.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/parley-sip/parley/transport"
+)
+
+// Config is the whole file. YAML keys are the snake_case names in the tags.
+type Config struct {
+	// Listen is where SIP is served: "udp:127.0.0.1:5060", "tcp:[::1]:5060",
+	// "tls:0.0.0.0:5061", "ws:127.0.0.1:8080", "wss:127.0.0.1:8443".
+	Listen []string `yaml:"listen"`
+	// Log is the log level: debug, info, warn (default), error.
+	Log string `yaml:"log"`
+	// Trace logs every SIP message sent and received (at debug level).
+	Trace bool `yaml:"trace"`
+	// TLS names the certificate and key for tls and wss listeners.
+	TLS TLSConfig `yaml:"tls"`
+	// Timers are the transaction timers of RFC 3261 §17.
+	Timers Timers `yaml:"timers"`
+	// Limits bound what one peer can make the server do.
+	Limits Limits `yaml:"limits"`
+}
+
+// TLSConfig names certificate files.
+type TLSConfig struct {
+	Cert     string `yaml:"cert"`      // PEM certificate chain file
+	Key      string `yaml:"key"`       // PEM private key file
+	ClientCA string `yaml:"client_ca"` // PEM CA file: when set, clients must present a certificate it signed (mutual TLS)
+}
+
+// Timers are the base timers of §17.1.1.1 and the delay before an INVITE
+// server transaction sends 100 Trying on its own (§17.2.1).
+type Timers struct {
+	T1     Duration `yaml:"t1"`     // RTT estimate, default 500ms
+	T2     Duration `yaml:"t2"`     // maximum retransmit interval for non-INVITE requests and INVITE responses, default 4s
+	T4     Duration `yaml:"t4"`     // maximum time a message stays in the network, default 5s
+	Trying Duration `yaml:"trying"` // default 200ms
+}
+
+// Limits bound resources per message, per peer and overall.
+type Limits struct {
+	MaxMessageSize    int      `yaml:"max_message_size"`     // bytes, default 65535
+	MaxHeaders        int      `yaml:"max_headers"`          // header lines per message, default 256
+	MaxLineLength     int      `yaml:"max_line_length"`      // bytes per header line, default 8192
+	MaxConnsPerSource int      `yaml:"max_conns_per_source"` // stream connections from one IP, default 128
+	MaxConns          int      `yaml:"max_conns"`            // stream connections in all, default 10000
+	IdleTimeout       Duration `yaml:"idle_timeout"`         // close idle stream connections, default 5m
+	Workers           int      `yaml:"workers"`              // request handlers running at once, default 4×CPUs
+	Queue             int      `yaml:"queue"`                // requests waiting for a handler before 503, default 1024
+	RetryAfter        int      `yaml:"retry_after"`          // seconds in the Retry-After of an overload 503, default 5
+	UDPReaders        int      `yaml:"udp_readers"`          // sockets and reader goroutines per UDP address, default the number of CPUs
+}
+
+// Duration is a time.Duration written as "500ms", "4s", "5m".
+type Duration time.Duration
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: bad duration %q (want e.g. 500ms, 4s)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the embedded defaults: UDP and TCP on 127.0.0.1:5060.
+func Default() *Config {
+	return &Config{
+		Listen: []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
+		Log:    "warn",
+	}
+}
+
+// Load reads and validates a config file.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Decode reads a config strictly: unknown keys are errors with their line.
+// Fields left out keep the defaults.
+func Decode(r io.Reader) (*Config, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	c := Default()
+	if len(bytes.TrimSpace(data)) == 0 {
+		return c, c.Validate()
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("config: %s", strings.Join(te.Errors, "; "))
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks every value before the server starts.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Listen) == 0 {
+		errs = append(errs, errors.New("listen: at least one address is needed"))
+	}
+	for _, l := range c.Listen {
+		spec, err := transport.ParseListen(l)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listen: %w", err))
+			continue
+		}
+		if (spec.Transport == transport.TLS || spec.Transport == transport.WSS) && (c.TLS.Cert == "" || c.TLS.Key == "") {
+			errs = append(errs, fmt.Errorf("listen %q: tls.cert and tls.key are required", l))
+		}
+	}
+	switch strings.ToLower(c.Log) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log: %q is not one of debug, info, warn, error", c.Log))
+	}
+	for name, d := range map[string]Duration{"timers.t1": c.Timers.T1, "timers.t2": c.Timers.T2, "timers.t4": c.Timers.T4, "timers.trying": c.Timers.Trying, "limits.idle_timeout": c.Limits.IdleTimeout} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
+		}
+	}
+	if c.Timers.T1 > 0 && c.Timers.T2 > 0 && c.Timers.T2 < c.Timers.T1 {
+		errs = append(errs, errors.New("timers: t2 must not be smaller than t1"))
+	}
+	for name, v := range map[string]int{
+		"limits.max_message_size": c.Limits.MaxMessageSize, "limits.max_headers": c.Limits.MaxHeaders,
+		"limits.max_line_length": c.Limits.MaxLineLength, "limits.max_conns_per_source": c.Limits.MaxConnsPerSource,
+		"limits.max_conns": c.Limits.MaxConns, "limits.workers": c.Limits.Workers, "limits.queue": c.Limits.Queue,
+		"limits.retry_after": c.Limits.RetryAfter, "limits.udp_readers": c.Limits.UDPReaders,
+	} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
+		}
+	}
+	if c.Limits.MaxMessageSize > 0 && c.Limits.MaxMessageSize < 1024 {
+		errs = append(errs, errors.New("limits.max_message_size: must be at least 1024"))
+	}
+	return errors.Join(errs...)
+}
