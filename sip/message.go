@@ -97,7 +97,7 @@ func (r *Request) MarshalSize() int {
 
 // MarshalSize returns the exact length of the wire form.
 func (r *Response) MarshalSize() int {
-	n := len("SIP/2.0 ") + 3 + 1 + len(r.Reason) + 2
+	n := len("SIP/2.0 ") + decimalLen(r.StatusCode) + 1 + len(r.Reason) + 2
 	return n + headersSize(&r.Headers, len(r.Body)) + len(r.Body)
 }
 
@@ -147,8 +147,16 @@ func headersSize(h *Headers, bodyLen int) int {
 	return n + 2
 }
 
+// decimalLen is the length of strconv.Itoa(n).
 func decimalLen(n int) int {
 	l := 1
+	if n < 0 {
+		l++
+		if n == -n { // the smallest int
+			return len(strconv.Itoa(n))
+		}
+		n = -n
+	}
 	for n >= 10 {
 		n /= 10
 		l++

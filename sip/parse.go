@@ -74,6 +74,10 @@ func (p *Parser) Parse(data []byte) (Message, error) {
 	if len(data) > lim.MaxMessageSize {
 		return nil, statusErr(513, ErrTooLarge, "Message Too Large")
 	}
+	// Line ends before the start line are ignored (§7.5), also in datagrams.
+	for len(data) > 0 && (data[0] == '\r' || data[0] == '\n') {
+		data = data[1:]
+	}
 	hdrEnd, bodyStart := headerEnd(data)
 	if hdrEnd < 0 {
 		// A datagram with no empty line: RFC 3261 requires it, but the
@@ -121,8 +125,11 @@ func orErr(first, second error) error {
 // index where the header section ends (before the final line break) and the
 // index where the body starts, or -1, -1. Both CRLF and bare LF line ends
 // are accepted.
-func headerEnd(data []byte) (int, int) {
-	for i := 0; ; {
+func headerEnd(data []byte) (int, int) { return headerEndFrom(data, 0) }
+
+// headerEndFrom is headerEnd with the search for line ends starting at from.
+func headerEndFrom(data []byte, from int) (int, int) {
+	for i := from; ; {
 		j := bytes.IndexByte(data[i:], '\n')
 		if j < 0 {
 			return -1, -1
@@ -155,7 +162,7 @@ func parseHead(head []byte, lim Limits) (Message, error) {
 	var msg Message
 	var h *Headers
 	var startErr error
-	if strings.HasPrefix(line, "SIP/") {
+	if len(line) >= 4 && strings.EqualFold(line[:4], "SIP/") {
 		blk := &responseBlock{}
 		blk.resp.fields = blk.fields[:0]
 		if err := parseStatusLine(line, &blk.resp); err != nil {
@@ -214,12 +221,12 @@ func parseRequestLine(line string, r *Request) error {
 		return badRequest("Malformed request line")
 	}
 	uriText, version := rest[:sp2], rest[sp2+1:]
+	r.Method = method // known from here on, so that the error can be answered
 	if strings.ContainsAny(uriText, " \t") {
 		// §7.1: single spaces only; an escaped-looking URI with spaces
 		// (RFC 4475 "baddn", "lwsruri") is refused.
 		return badRequest("Malformed Request-URI: contains whitespace")
 	}
-	r.Method = method
 	u, err := ParseURI(uriText)
 	if err != nil {
 		return badRequest("Malformed Request-URI: " + err.Error()[len("bad URI: "):])

@@ -1,7 +1,7 @@
 package sip
 
 import (
-	"bytes"
+	"strings"
 	"unsafe"
 )
 
@@ -16,6 +16,9 @@ type Framer struct {
 	Limits Limits
 	buf    []byte
 	start  int
+	// scanned is how many bytes from start were searched for the end of
+	// the header section without finding it.
+	scanned int
 }
 
 // FrameKind says what Next found.
@@ -45,42 +48,55 @@ func (f *Framer) Buffered() int { return len(f.buf) - f.start }
 // the stream cannot be framed any further (a missing or bad Content-Length,
 // or a message over the limits): the connection should be closed after
 // answering, if the error's status can be sent.
+//
+// Keep-alives: CRLFCRLF is a ping and a CRLF followed by anything else is a
+// pong. A CRLF that ends the buffered bytes is reported as a pong at once,
+// because a client waiting for a pong must not wait for more bytes; so a
+// ping split between two reads after its first CRLF is seen as two pongs.
+// Whatever the split, the number of CRLFs reported (two per ping, one per
+// pong) and the messages are the same. Other stray CR and LF bytes between
+// messages are skipped (§7.5).
 func (f *Framer) Next() (kind FrameKind, frame []byte, err error) {
 	lim := f.Limits.withDefaults()
 	data := f.buf[f.start:]
 	// Keep-alives and stray line ends between messages.
-	if len(data) > 0 && (data[0] == '\r' || data[0] == '\n') {
+	for len(data) > 0 && (data[0] == '\r' || data[0] == '\n') {
 		switch {
-		case bytes.HasPrefix(data, []byte("\r\n\r\n")):
+		case len(data) == 1 && data[0] == '\r',
+			len(data) == 3 && string(data) == "\r\n\r":
+			// Wait for the rest of a CRLF or of a ping.
+			f.compact()
+			return FrameNone, nil, nil
+		case len(data) >= 4 && string(data[:4]) == "\r\n\r\n":
 			f.consume(4)
 			return FramePing, nil, nil
-		case len(data) < 4 && bytes.HasPrefix([]byte("\r\n\r\n"), data):
-			if len(data) == 2 {
-				// "\r\n" alone is a pong, unless more CRLF follows; a pong is
-				// sent by itself, so decide when nothing else is buffered.
-				f.consume(2)
-				return FramePong, nil, nil
-			}
-			return FrameNone, nil, nil
-		case bytes.HasPrefix(data, []byte("\r\n")):
+		case data[0] == '\r' && data[1] == '\n':
+			// A CRLF alone at the end, or followed by something else.
 			f.consume(2)
 			return FramePong, nil, nil
-		default: // a bare LF
+		default: // a stray LF or CR
 			f.consume(1)
-			return f.Next()
+			data = f.buf[f.start:]
 		}
 	}
 	if len(data) == 0 {
 		f.compact()
 		return FrameNone, nil, nil
 	}
-	hdrEnd, bodyStart := headerEnd(data)
+	// Resume the search for the empty line where the last call stopped; a
+	// line end found before scanned-2 was already checked.
+	from := max(f.scanned-2, 0)
+	hdrEnd, bodyStart := headerEndFrom(data, from)
 	if hdrEnd < 0 {
 		if len(data) > lim.MaxMessageSize {
 			return FrameNone, nil, statusErr(513, ErrTooLarge, "Message Too Large: header section too long")
 		}
 		f.compact()
+		f.scanned = len(data)
 		return FrameNone, nil, nil
+	}
+	if bodyStart > lim.MaxMessageSize {
+		return FrameNone, nil, statusErr(513, ErrTooLarge, "Message Too Large: header section too long")
 	}
 	cl, err := streamContentLength(data[:hdrEnd])
 	if err != nil {
@@ -100,6 +116,7 @@ func (f *Framer) Next() (kind FrameKind, frame []byte, err error) {
 
 func (f *Framer) consume(n int) {
 	f.start += n
+	f.scanned = 0
 	if f.start == len(f.buf) {
 		f.buf, f.start = f.buf[:0], 0
 	}
@@ -114,29 +131,35 @@ func (f *Framer) compact() {
 	}
 }
 
-// streamContentLength finds Content-Length (or "l") in a header section.
-// On a stream it is mandatory (§18.3, §20.14).
+// streamContentLength finds Content-Length (or "l") in a header section,
+// unfolding continuation lines. On a stream it is mandatory (§18.3, §20.14).
 func streamContentLength(head []byte) (int, error) {
 	s := unsafe.String(unsafe.SliceData(head), len(head))
+	_, s = nextLine(s) // the start line
 	found := -1
 	for s != "" {
 		line, rest := nextLine(s)
 		s = rest
-		colon := -1
-		for i := 0; i < len(line); i++ {
-			if line[i] == ':' {
-				colon = i
-				break
-			}
-		}
+		colon := strings.IndexByte(line, ':')
 		if colon <= 0 || line[0] == ' ' || line[0] == '\t' {
 			continue
 		}
-		id := lookupHeaderID(trimLWS(line[:colon]))
-		if id != hContentLength {
+		if lookupHeaderID(trimLWS(line[:colon])) != hContentLength {
 			continue
 		}
-		n, ok := parseUint(trimLWS(line[colon+1:]), 1<<31-1)
+		value := trimLWS(line[colon+1:])
+		for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+			var cont string
+			cont, s = nextLine(s)
+			if cont = trimLWS(cont); cont != "" {
+				if value != "" {
+					value = "x" // "1 2" after unfolding: not a number
+				} else {
+					value = cont
+				}
+			}
+		}
+		n, ok := parseUint(value, 1<<31-1)
 		if !ok {
 			return 0, statusErr(400, ErrContentLength, "Bad Content-Length: not a number")
 		}

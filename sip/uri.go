@@ -179,6 +179,9 @@ func splitHostPort(s string) (string, int, error) {
 		}
 		host = s[:i]
 		s = s[i:]
+		if strings.IndexByte(s[min(1, len(s)):], ':') >= 0 {
+			return "", 0, uriErr("IPv6 address without brackets")
+		}
 		if !validHostName(host) {
 			return "", 0, uriErr("bad host")
 		}
@@ -302,7 +305,7 @@ func unhex(c byte) byte {
 	if isDigit(c) {
 		return c - '0'
 	}
-	return c|0x20 - 'a' + 10
+	return c | 0x20 - 'a' + 10
 }
 
 // unescape resolves %-escapes; it allocates only when there are some.
@@ -375,10 +378,24 @@ func (u *URI) Equal(o *URI) bool {
 	if unescape(u.User) != unescape(o.User) || unescape(u.Password) != unescape(o.Password) {
 		return false
 	}
-	if !strings.EqualFold(unescape(u.Host), unescape(o.Host)) || u.Port != o.Port {
+	if !hostsEqual(u.Host, o.Host) || u.Port != o.Port {
 		return false
 	}
 	return paramsEqual(u.Params, o.Params, false) && uriHeadersEqual(u.Headers, o.Headers)
+}
+
+// hostsEqual compares hosts case-insensitively, and IPv6 references by
+// address, so that "[::A]" equals "[0:0::a]".
+func hostsEqual(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	if len(a) > 2 && a[0] == '[' && len(b) > 2 && b[0] == '[' {
+		x, err1 := netip.ParseAddr(a[1 : len(a)-1])
+		y, err2 := netip.ParseAddr(b[1 : len(b)-1])
+		return err1 == nil && err2 == nil && x == y
+	}
+	return false
 }
 
 func telNumber(s string) string {
@@ -395,8 +412,11 @@ func telNumber(s string) string {
 
 var mustMatchParams = [...]string{"user", "ttl", "method", "maddr", "transport"}
 
+// paramsEqual compares parameter lists; a name given twice counts with its
+// first value, as Get sees it.
 func paramsEqual(a, b Params, all bool) bool {
-	for k, va := range a.All {
+	for k := range a.All {
+		va, _ := a.Get(k)
 		vb, ok := b.Get(k)
 		if !ok {
 			if all {
@@ -429,6 +449,8 @@ func paramsEqual(a, b Params, all bool) bool {
 	return true
 }
 
+// uriHeadersEqual compares header components as multisets of name=value
+// pairs (names case-insensitive, values case-sensitive, both unescaped).
 func uriHeadersEqual(a, b string) bool {
 	if a == b {
 		return true
@@ -439,18 +461,23 @@ func uriHeadersEqual(a, b string) bool {
 		}
 		return strings.Count(s, "&") + 1
 	}
-	if count(a) != count(b) {
+	n := count(a)
+	if n != count(b) || n > 64 {
 		return false
 	}
+	var used uint64 // elements of b already matched
 	for h := range strings.SplitSeq(a, "&") {
 		k, va, _ := strings.Cut(h, "=")
 		found := false
+		j := 0
 		for h2 := range strings.SplitSeq(b, "&") {
 			k2, vb, _ := strings.Cut(h2, "=")
-			if strings.EqualFold(unescape(k), unescape(k2)) && unescape(va) == unescape(vb) {
+			if used&(1<<j) == 0 && strings.EqualFold(unescape(k), unescape(k2)) && unescape(va) == unescape(vb) {
+				used |= 1 << j
 				found = true
 				break
 			}
+			j++
 		}
 		if !found {
 			return false

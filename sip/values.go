@@ -122,7 +122,7 @@ func (a *Address) AppendTo(b []byte) []byte {
 		return append(b, '*')
 	}
 	if a.Display != "" {
-		if isTokenList(a.Display) {
+		if isDisplayTokens(a.Display) {
 			b = append(b, a.Display...)
 		} else {
 			b = append(b, Quote(a.Display)...)
@@ -135,7 +135,13 @@ func (a *Address) AppendTo(b []byte) []byte {
 	return append(b, a.Params...)
 }
 
-func isTokenList(s string) bool {
+// isDisplayTokens reports whether a display name can be written without
+// quotes: tokens separated by spaces, with none at either end (an unquoted
+// display name is trimmed when parsed, so " x" must stay quoted).
+func isDisplayTokens(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		if !isTokenChar(s[i]) && s[i] != ' ' {
 			return false
@@ -282,10 +288,14 @@ func ParseCSeq(s string) (CSeq, error) {
 	if i == 0 {
 		return CSeq{}, badHeader("CSeq", "no sequence number")
 	}
-	if i > 10 {
+	digits := s[:i]
+	for len(digits) > 1 && digits[0] == '0' {
+		digits = digits[1:]
+	}
+	if len(digits) > 10 {
 		return CSeq{}, badHeader("CSeq", "sequence number too large")
 	}
-	n, _ := strconv.ParseUint(s[:i], 10, 64)
+	n, _ := strconv.ParseUint(digits, 10, 64)
 	if n >= 1<<31 {
 		return CSeq{}, badHeader("CSeq", "sequence number too large")
 	}
