@@ -145,26 +145,26 @@ var canonicalNames = [numHeaderIDs]string{
 
 // compactForms maps the one-letter names of RFC 3261 §7.3.3 and later RFCs
 // (RFC 3265, 3515, 3892, 3841, 4028, 4474) to their headers.
-var compactForms = [26]headerID{
-	'a' - 'a': hAcceptContact,
-	'b' - 'a': hReferredBy,
-	'c' - 'a': hContentType,
-	'd' - 'a': hRequestDisposition,
-	'e' - 'a': hContentEncoding,
-	'f' - 'a': hFrom,
-	'i' - 'a': hCallID,
-	'j' - 'a': hRejectContact,
-	'k' - 'a': hSupported,
-	'l' - 'a': hContentLength,
-	'm' - 'a': hContact,
-	'o' - 'a': hEvent,
-	'r' - 'a': hReferTo,
-	's' - 'a': hSubject,
-	't' - 'a': hTo,
-	'u' - 'a': hAllowEvents,
-	'v' - 'a': hVia,
-	'x' - 'a': hSessionExpires,
-	'y' - 'a': hIdentity,
+var compactForms = ['z' + 1]headerID{
+	'a': hAcceptContact,
+	'b': hReferredBy,
+	'c': hContentType,
+	'd': hRequestDisposition,
+	'e': hContentEncoding,
+	'f': hFrom,
+	'i': hCallID,
+	'j': hRejectContact,
+	'k': hSupported,
+	'l': hContentLength,
+	'm': hContact,
+	'o': hEvent,
+	'r': hReferTo,
+	's': hSubject,
+	't': hTo,
+	'u': hAllowEvents,
+	'v': hVia,
+	'x': hSessionExpires,
+	'y': hIdentity,
 }
 
 // listHeaders are the headers whose grammar is a comma-separated list
@@ -206,7 +206,7 @@ func lookupHeaderID(name string) headerID {
 	if len(name) == 1 {
 		c := name[0] | 0x20
 		if 'a' <= c && c <= 'z' {
-			return compactForms[c-'a']
+			return compactForms[c]
 		}
 		return hUnknown
 	}

@@ -144,18 +144,17 @@ func Unquote(s string) string {
 }
 
 // Quote makes a quoted-string of s, escaping '"' and '\'.
-func Quote(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
+func Quote(s string) string { return string(appendQuoted(make([]byte, 0, len(s)+2), s)) }
+
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		if s[i] == '"' || s[i] == '\\' {
-			b.WriteByte('\\')
+			b = append(b, '\\')
 		}
-		b.WriteByte(s[i])
+		b = append(b, s[i])
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(b, '"')
 }
 
 // validParams checks a raw parameter list: each parameter a token name, an

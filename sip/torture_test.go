@@ -373,12 +373,12 @@ var validCases = map[string]validCase{
 				t.Error("IsSuccess")
 			}
 		}}),
-	"response-odd-reason":    std(validCase{method: "-", status: 482, reason: "Loop  Detected à la carte", toDisplay: "-", toTag: "r1", maxFwd: -1, cseq: CSeq{3, INVITE}}),
-	"response-unknown-code":  std(validCase{method: "-", status: 699, reason: "Something Unusual", toDisplay: "-", toTag: "r2", maxFwd: -1, cseq: CSeq{4, BYE}}),
-	"no-blank-line":          std(validCase{method: OPTIONS, cseq: CSeq{9, OPTIONS}}),
-	"lf-only":                std(validCase{method: MESSAGE, bodyLen: 8}),
-	"leading-crlf":           std(validCase{method: OPTIONS}),
-	"cseq-max":               std(validCase{method: BYE, toTag: "t2", cseq: CSeq{1<<31 - 1, BYE}, maxFwd: 255}),
+	"response-odd-reason":   std(validCase{method: "-", status: 482, reason: "Loop  Detected à la carte", toDisplay: "-", toTag: "r1", maxFwd: -1, cseq: CSeq{3, INVITE}}),
+	"response-unknown-code": std(validCase{method: "-", status: 699, reason: "Something Unusual", toDisplay: "-", toTag: "r2", maxFwd: -1, cseq: CSeq{4, BYE}}),
+	"no-blank-line":         std(validCase{method: OPTIONS, cseq: CSeq{9, OPTIONS}}),
+	"lf-only":               std(validCase{method: MESSAGE, bodyLen: 8}),
+	"leading-crlf":          std(validCase{method: OPTIONS}),
+	"cseq-max":              std(validCase{method: BYE, toTag: "t2", cseq: CSeq{1<<31 - 1, BYE}, maxFwd: 255}),
 	"quoted-params": std(validCase{method: SUBSCRIBE, toDisplay: "-",
 		check: func(t *testing.T, m Message) {
 			to, _ := m.Hdr().To()
@@ -389,9 +389,9 @@ var validCases = map[string]validCase{
 				t.Errorf("event %q", ev)
 			}
 		}}),
-	"body-with-nul": std(validCase{method: MESSAGE, bodyLen: 11}),
-	"ack":           std(validCase{method: ACK, toTag: "a6c85cf"}),
-	"cancel":        std(validCase{method: CANCEL}),
+	"body-with-nul":  std(validCase{method: MESSAGE, bodyLen: 11}),
+	"ack":            std(validCase{method: ACK, toTag: "a6c85cf"}),
+	"cancel":         std(validCase{method: CANCEL}),
 	"display-tokens": std(validCase{fromDisplay: "Alice   Liddell", fromTag: "dt1", toDisplay: "Mr. Bob"}),
 	"sips-password-uri-headers": std(validCase{ruri: "sips:bob:secret@example.org:5061;transport=tls", ruriUser: "bob", ruriHost: "example.org", ruriPort: 5061,
 		contacts: []string{"sip:alice@pc33.example.com?Subject=Project%20X&Priority=urgent"},

@@ -165,7 +165,7 @@ func splitHostPort(s string) (string, int, error) {
 			return "", 0, uriErr("unclosed IPv6 reference")
 		}
 		host = s[:end+1]
-		if _, err := netip.ParseAddr(host[1:end]); err != nil || strings.IndexByte(host, '%') >= 0 {
+		if a, err := netip.ParseAddr(host[1:end]); err != nil || !a.Is6() || strings.IndexByte(host, '%') >= 0 {
 			return "", 0, uriErr("bad IPv6 reference")
 		}
 		s = s[end+1:]

@@ -122,32 +122,15 @@ func (a *Address) AppendTo(b []byte) []byte {
 		return append(b, '*')
 	}
 	if a.Display != "" {
-		if isDisplayTokens(a.Display) {
-			b = append(b, a.Display...)
-		} else {
-			b = append(b, Quote(a.Display)...)
-		}
+		// Always quoted: valid for any display name, and what most
+		// implementations write.
+		b = appendQuoted(b, a.Display)
 		b = append(b, ' ')
 	}
 	b = append(b, '<')
 	b = a.URI.AppendTo(b)
 	b = append(b, '>')
 	return append(b, a.Params...)
-}
-
-// isDisplayTokens reports whether a display name can be written without
-// quotes: tokens separated by spaces, with none at either end (an unquoted
-// display name is trimmed when parsed, so " x" must stay quoted).
-func isDisplayTokens(s string) bool {
-	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) && s[i] != ' ' {
-			return false
-		}
-	}
-	return true
 }
 
 // Via is one Via value (§20.42): the transport and sent-by of a hop and its
