@@ -94,30 +94,51 @@ func (h *Headers) Has(name string) bool {
 // (Via, Contact, Route, Supported, ...) each comma-separated element of each
 // line, in order; for others each line.
 func (h *Headers) Values(name string) iter.Seq[string] {
-	id := lookupHeaderID(name)
 	return func(yield func(string) bool) {
-		for i := range h.fields {
-			f := &h.fields[i]
-			if id != hUnknown && f.id != id || id == hUnknown && (f.id != hUnknown || !strings.EqualFold(f.Name, name)) {
-				continue
-			}
-			if !listHeaders[id] {
-				if !yield(f.Value) {
-					return
-				}
-				continue
-			}
-			for rest := f.Value; rest != ""; {
-				var elem string
-				elem, rest = nextListElement(rest)
-				if elem == "" {
-					continue
-				}
-				if !yield(elem) {
-					return
-				}
+		c := h.cursor(name)
+		for v, ok := c.next(); ok; v, ok = c.next() {
+			if !yield(v) {
+				return
 			}
 		}
+	}
+}
+
+// valueCursor walks the values of one header without closures, so that the
+// accessors built on it do not allocate.
+type valueCursor struct {
+	h    *Headers
+	id   headerID
+	name string // for unknown headers
+	i    int    // next field to look at
+	rest string // unread part of the current list line
+}
+
+func (h *Headers) cursor(name string) valueCursor {
+	return valueCursor{h: h, id: lookupHeaderID(name), name: name}
+}
+
+func (c *valueCursor) next() (string, bool) {
+	for {
+		for c.rest != "" {
+			var elem string
+			elem, c.rest = nextListElement(c.rest)
+			if elem != "" {
+				return elem, true
+			}
+		}
+		if c.i >= len(c.h.fields) {
+			return "", false
+		}
+		f := &c.h.fields[c.i]
+		c.i++
+		if c.id != hUnknown && f.id != c.id || c.id == hUnknown && (f.id != hUnknown || !strings.EqualFold(f.Name, c.name)) {
+			continue
+		}
+		if !listHeaders[c.id] {
+			return f.Value, true
+		}
+		c.rest = f.Value
 	}
 }
 
@@ -304,25 +325,15 @@ func (h *Headers) TopVia() (Via, error) {
 // firstValue returns the first element of a list header without the
 // iterator machinery, which the hot path cannot afford.
 func (h *Headers) firstValue(id headerID) (string, bool) {
-	for i := range h.fields {
-		if h.fields[i].id != id {
-			continue
-		}
-		for rest := h.fields[i].Value; rest != ""; {
-			var elem string
-			elem, rest = nextListElement(rest)
-			if elem != "" {
-				return elem, true
-			}
-		}
-	}
-	return "", false
+	c := valueCursor{h: h, id: id}
+	return c.next()
 }
 
 // Vias iterates over all Via values, top first, parsed.
 func (h *Headers) Vias() iter.Seq2[Via, error] {
 	return func(yield func(Via, error) bool) {
-		for v := range h.Values("Via") {
+		c := valueCursor{h: h, id: hVia}
+		for v, ok := c.next(); ok; v, ok = c.next() {
 			if !yield(ParseVia(v)) {
 				return
 			}
@@ -333,7 +344,8 @@ func (h *Headers) Vias() iter.Seq2[Via, error] {
 // ViaCount returns the number of Via values.
 func (h *Headers) ViaCount() int {
 	n := 0
-	for range h.Values("Via") {
+	c := valueCursor{h: h, id: hVia}
+	for _, ok := c.next(); ok; _, ok = c.next() {
 		n++
 	}
 	return n
@@ -402,23 +414,28 @@ func (h *Headers) RetryAfter() (int, bool) {
 
 // Contacts iterates over the Contact values, parsed. A wildcard "*" yields an
 // Address with Wildcard set.
-func (h *Headers) Contacts() iter.Seq2[Address, error] { return h.addresses("Contact") }
+func (h *Headers) Contacts() iter.Seq2[Address, error] { return h.addresses(hContact) }
 
 // Routes iterates over the Route values, parsed.
-func (h *Headers) Routes() iter.Seq2[Address, error] { return h.addresses("Route") }
+func (h *Headers) Routes() iter.Seq2[Address, error] { return h.addresses(hRoute) }
 
 // RecordRoutes iterates over the Record-Route values, parsed.
-func (h *Headers) RecordRoutes() iter.Seq2[Address, error] { return h.addresses("Record-Route") }
+func (h *Headers) RecordRoutes() iter.Seq2[Address, error] { return h.addresses(hRecordRoute) }
 
 // Paths iterates over the Path values (RFC 3327), parsed.
-func (h *Headers) Paths() iter.Seq2[Address, error] { return h.addresses("Path") }
+func (h *Headers) Paths() iter.Seq2[Address, error] { return h.addresses(hPath) }
 
-func (h *Headers) addresses(name string) iter.Seq2[Address, error] {
+// addresses iterates over the elements of a list header of addresses. It
+// walks the fields with a cursor rather than through Values: an iterator
+// nested in an iterator makes the loop body escape, and this runs on every
+// message.
+func (h *Headers) addresses(id headerID) iter.Seq2[Address, error] {
 	return func(yield func(Address, error) bool) {
-		for v := range h.Values(name) {
+		c := valueCursor{h: h, id: id}
+		for v, ok := c.next(); ok; v, ok = c.next() {
 			a, err := ParseAddress(v)
 			if err != nil {
-				err = badHeader(name, err.Error())
+				err = badHeader(canonicalNames[id], err.Error())
 			}
 			if !yield(a, err) {
 				return
@@ -452,7 +469,8 @@ func (h *Headers) UserAgent() string {
 // HasOption reports whether a token list header (Allow, Supported, Require,
 // Proxy-Require, Unsupported) contains the token, case-insensitively.
 func (h *Headers) HasOption(name, token string) bool {
-	for v := range h.Values(name) {
+	c := h.cursor(name)
+	for v, ok := c.next(); ok; v, ok = c.next() {
 		if strings.EqualFold(v, token) {
 			return true
 		}

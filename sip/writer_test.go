@@ -244,6 +244,20 @@ func TestAccessorAllocs(t *testing.T) {
 		_, _ = r.From()
 		_, _ = r.To()
 		_, _ = r.ContentLength()
+		_ = r.ViaCount()
+		for v, err := range r.Vias() {
+			_, _ = v, err
+		}
+		for a, err := range r.Contacts() {
+			_, _ = a, err
+		}
+		for a, err := range r.Routes() {
+			_, _ = a, err
+		}
+		for a, err := range r.RecordRoutes() {
+			_, _ = a, err
+		}
+		_ = r.HasOption("Supported", "timer")
 	})
 	if n != 0 {
 		t.Errorf("typed accessors allocate %v times", n)
