@@ -1,0 +1,39 @@
+// Package location keeps the location service of RFC 3261 §10: for each
+// address-of-record (AOR), the contact addresses its user agents registered,
+// until they expire.
+//
+// A [Binding] holds what a registrar learns from one Contact of a REGISTER
+// (§10.3): the contact URI and its parameters, the absolute expiry, the
+// q-value, the Call-ID and CSeq that §10.3 step 7 orders updates by, the
+// Path vector of RFC 3327, the RFC 5626 instance-id and reg-id, and the
+// source address, local listener and transport the REGISTER arrived on, so
+// that a phone behind NAT can be reached back over the same flow
+// (RFC 5626 §5, RFC 3581).
+//
+// A [Store] is the interface the registrar writes through and the proxy reads
+// from (Lookup, §16.5 target determination). Two implementations live here:
+//
+//   - [MemoryStore]: sharded maps under mutexes, packed records. For tests, and
+//     as the in-memory index of the file store.
+//   - [FileStore]: the embedded default. The memory store plus an append-only
+//     journal with per-record CRC32-C, group-committed fsync (Put returns
+//     once its record is durable), periodic compaction into a snapshot
+//     written by temp file, fsync and rename, and an flock'ed lock file so
+//     that two servers never share a data directory.
+//
+// Stores for clusters (Redis, PostgreSQL) implement the same interface.
+//
+// Bindings expire on a clock ([Options.Clock], injectable for tests):
+// lookups never return an expired binding, and a sweeper goroutine drops
+// expired bindings from memory. Expiry is not journaled: a binding's
+// absolute expiry is in its record, so a restart drops what expired while
+// the server was down.
+//
+// Contact URIs are compared by the rules of RFC 3261 §19.1.4 (see
+// [sip.URI.Equal]), so "sip:alice@HOST.example;transport=udp" refreshes
+// "sip:alice@host.example;transport=UDP". When a contact carries both
+// +sip.instance and reg-id (RFC 5626 §4.2), the binding is keyed by those
+// instead: a new flow for the same instance and reg-id replaces the old one
+// even when the contact URI changed, and two reg-ids of one instance are two
+// bindings even with identical URIs (RFC 5626 §6).
+package location

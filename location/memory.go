@@ -1,0 +1,460 @@
+package location
+
+import (
+	"context"
+	"hash/maphash"
+	"iter"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unique"
+
+	"github.com/parley-sip/parley/sip"
+)
+
+// Options configure a MemoryStore (and the memory index of a FileStore).
+type Options struct {
+	// Clock returns the current time; nil means time.Now. Tests inject a
+	// fake clock to expire bindings without waiting.
+	Clock func() time.Time
+
+	// SweepInterval is how often a background goroutine drops expired
+	// bindings from memory. 0 means 30 seconds; negative disables the
+	// sweeper (call Sweep yourself). Lookups filter by the clock either
+	// way; the sweeper only returns the memory.
+	SweepInterval time.Duration
+}
+
+const numShards = 64 // a power of two; enough that 2 to 64 cores rarely meet on one lock
+
+// MemoryStore is a Store held in memory: the AORs spread over sharded maps,
+// each under its own lock, and each binding packed into one compact record
+// (one string allocation for its text, interned User-Agent, Path and
+// transport, times as Unix nanoseconds).
+type MemoryStore struct {
+	shards [numShards]shard
+	seed   maphash.Seed
+	clock  func() time.Time
+	closed atomic.Bool
+
+	// j is the journal of a FileStore, nil for a plain memory store. When
+	// set, every change appends its record under the shard lock, so the
+	// journal order of changes to one AOR is their order in memory.
+	j *journal
+
+	stopSweep chan struct{}
+	sweepDone chan struct{}
+	closeOnce sync.Once
+}
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[string][]record
+	_  [64 - 32]byte // keep each lock on its own cache line
+}
+
+// record is a packed Binding without its AOR (the map key holds that).
+// The text fields live back to back in s; the ends index it.
+type record struct {
+	s         string // contact + params + callID + instance
+	cEnd      uint32 // end of contact in s
+	pEnd      uint32 // end of params
+	iEnd      uint32 // end of callID; instance follows
+	cseq      uint32
+	regID     uint32
+	q         uint16
+	ua        unique.Handle[string]
+	path      unique.Handle[string] // Path values joined by '\n'
+	transport unique.Handle[string]
+	source    netip.AddrPort
+	local     netip.AddrPort
+	expires   int64 // Unix nanoseconds
+	updated   int64
+}
+
+func (r *record) contact() string  { return r.s[:r.cEnd] }
+func (r *record) params() string   { return r.s[r.cEnd:r.pEnd] }
+func (r *record) callID() string   { return r.s[r.pEnd:r.iEnd] }
+func (r *record) instance() string { return r.s[r.iEnd:] }
+
+var zeroHandle unique.Handle[string]
+
+func intern(s string) unique.Handle[string] {
+	if s == "" {
+		return zeroHandle
+	}
+	return unique.Make(s)
+}
+
+func handleValue(h unique.Handle[string]) string {
+	if h == zeroHandle {
+		return ""
+	}
+	return h.Value()
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func pack(b *Binding) record {
+	var sb strings.Builder
+	sb.Grow(len(b.Contact) + len(b.Params) + len(b.CallID) + len(b.InstanceID))
+	sb.WriteString(b.Contact)
+	sb.WriteString(b.Params)
+	sb.WriteString(b.CallID)
+	sb.WriteString(b.InstanceID)
+	cEnd := len(b.Contact)
+	pEnd := cEnd + len(b.Params)
+	return record{
+		s:         sb.String(), // a fresh copy: the record never pins a received datagram
+		cEnd:      uint32(cEnd),
+		pEnd:      uint32(pEnd),
+		iEnd:      uint32(pEnd + len(b.CallID)),
+		cseq:      b.CSeq,
+		regID:     b.RegID,
+		q:         uint16(b.Q),
+		ua:        intern(b.UserAgent),
+		path:      intern(strings.Join(b.Path, "\n")),
+		transport: intern(b.Transport),
+		source:    b.Source,
+		local:     b.Local,
+		expires:   unixNano(b.Expires),
+		updated:   unixNano(b.Updated),
+	}
+}
+
+func (r *record) binding(aor string) Binding {
+	b := Binding{
+		AOR:        aor,
+		Contact:    r.contact(),
+		Params:     r.params(),
+		Expires:    fromUnixNano(r.expires),
+		Q:          int(r.q),
+		CallID:     r.callID(),
+		CSeq:       r.cseq,
+		Source:     r.source,
+		Local:      r.local,
+		Transport:  handleValue(r.transport),
+		InstanceID: r.instance(),
+		RegID:      r.regID,
+		UserAgent:  handleValue(r.ua),
+		Updated:    fromUnixNano(r.updated),
+	}
+	if p := handleValue(r.path); p != "" {
+		b.Path = strings.Split(p, "\n")
+	}
+	return b
+}
+
+// matches reports whether stored record r is the binding that a new binding
+// with contact URI u, instance and regID refreshes (RFC 5626 §6 when both
+// are flows, §19.1.4 URI equality otherwise).
+func (r *record) matches(u *sip.URI, instance string, regID uint32) bool {
+	if regID != 0 && instance != "" && r.regID != 0 && r.iEnd < uint32(len(r.s)) {
+		return r.regID == regID && strings.EqualFold(r.instance(), instance)
+	}
+	return uriMatches(r.contact(), u)
+}
+
+func uriMatches(stored string, u *sip.URI) bool {
+	su, err := sip.ParseURI(stored)
+	if err != nil {
+		return false
+	}
+	return su.Equal(u)
+}
+
+// NewMemoryStore returns an empty memory store and starts its sweeper.
+func NewMemoryStore(opts Options) *MemoryStore {
+	m := newMemory(opts)
+	m.startSweeper(opts.SweepInterval)
+	return m
+}
+
+func newMemory(opts Options) *MemoryStore {
+	m := &MemoryStore{seed: maphash.MakeSeed(), clock: opts.Clock}
+	if m.clock == nil {
+		m.clock = time.Now
+	}
+	for i := range m.shards {
+		m.shards[i].m = make(map[string][]record)
+	}
+	return m
+}
+
+func (m *MemoryStore) startSweeper(every time.Duration) {
+	if every == 0 {
+		every = 30 * time.Second
+	}
+	if every < 0 {
+		return
+	}
+	m.stopSweep = make(chan struct{})
+	m.sweepDone = make(chan struct{})
+	go func() {
+		defer close(m.sweepDone)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stopSweep:
+				return
+			case <-t.C:
+				m.Sweep()
+			}
+		}
+	}()
+}
+
+func (m *MemoryStore) shard(aor string) *shard {
+	return &m.shards[maphash.String(m.seed, aor)&(numShards-1)]
+}
+
+// Lookup implements Store.
+func (m *MemoryStore) Lookup(_ context.Context, aor string) ([]Binding, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	now := m.clock().UnixNano()
+	sh := m.shard(aor)
+	sh.mu.RLock()
+	recs := sh.m[aor]
+	out := make([]Binding, 0, len(recs))
+	for i := range recs {
+		if recs[i].expires > now {
+			out = append(out, recs[i].binding(aor))
+		}
+	}
+	sh.mu.RUnlock()
+	SortBindings(out)
+	return out, nil
+}
+
+// Put implements Store.
+func (m *MemoryStore) Put(ctx context.Context, b Binding) error {
+	u, err := validate(&b)
+	if err != nil {
+		return err
+	}
+	var enc []byte
+	if m.j != nil {
+		enc = encodePut(nil, &b)
+	}
+	return m.put(ctx, &b, &u, enc)
+}
+
+func (m *MemoryStore) put(ctx context.Context, b *Binding, u *sip.URI, enc []byte) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	rec := pack(b)
+	now := m.clock().UnixNano()
+	sh := m.shard(b.AOR)
+	sh.mu.Lock()
+	list := sh.m[b.AOR]
+	n := 0
+	for _, r := range list {
+		if !r.matches(u, b.InstanceID, b.RegID) {
+			list[n] = r
+			n++
+		}
+	}
+	clear(list[n:])
+	list = list[:n]
+	if rec.expires > now {
+		list = append(list, rec)
+	}
+	m.store(sh, b.AOR, list)
+	w := m.log(enc)
+	sh.mu.Unlock()
+	return w.wait(ctx)
+}
+
+// store sets the list of an AOR, deleting the key when it is empty and
+// trimming a slice left mostly empty so removed bindings return memory.
+func (m *MemoryStore) store(sh *shard, aor string, list []record) {
+	switch {
+	case len(list) == 0:
+		delete(sh.m, aor)
+	case cap(list) > 4 && len(list) <= cap(list)/4:
+		sh.m[aor] = append([]record(nil), list...)
+	default:
+		sh.m[aor] = list
+	}
+}
+
+// log appends an encoded change to the journal (when there is one); the
+// caller holds the shard lock.
+func (m *MemoryStore) log(enc []byte) *batch {
+	if m.j == nil || enc == nil {
+		return nil
+	}
+	return m.j.add(enc)
+}
+
+// Remove implements Store.
+func (m *MemoryStore) Remove(ctx context.Context, aor, contactURI string) error {
+	var enc []byte
+	if m.j != nil {
+		enc = encodeRemove(nil, aor, contactURI)
+	}
+	return m.remove(ctx, aor, contactURI, enc)
+}
+
+func (m *MemoryStore) remove(ctx context.Context, aor, contactURI string, enc []byte) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	u, err := sip.ParseURI(contactURI)
+	parsed := err == nil
+	sh := m.shard(aor)
+	sh.mu.Lock()
+	list := sh.m[aor]
+	n := 0
+	for _, r := range list {
+		if parsed && uriMatches(r.contact(), &u) || !parsed && r.contact() == contactURI {
+			continue
+		}
+		list[n] = r
+		n++
+	}
+	if n != len(list) {
+		clear(list[n:])
+		m.store(sh, aor, list[:n])
+	}
+	w := m.log(enc)
+	sh.mu.Unlock()
+	return w.wait(ctx)
+}
+
+// RemoveAll implements Store.
+func (m *MemoryStore) RemoveAll(ctx context.Context, aor string) error {
+	var enc []byte
+	if m.j != nil {
+		enc = encodeRemoveAll(nil, aor)
+	}
+	return m.removeAll(ctx, aor, enc)
+}
+
+func (m *MemoryStore) removeAll(ctx context.Context, aor string, enc []byte) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	sh := m.shard(aor)
+	sh.mu.Lock()
+	delete(sh.m, aor)
+	w := m.log(enc)
+	sh.mu.Unlock()
+	return w.wait(ctx)
+}
+
+// Count implements Store.
+func (m *MemoryStore) Count(context.Context) (int, error) {
+	if m.closed.Load() {
+		return 0, ErrClosed
+	}
+	now := m.clock().UnixNano()
+	n := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		for _, list := range sh.m {
+			for j := range list {
+				if list[j].expires > now {
+					n++
+				}
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return n, nil
+}
+
+// All implements Store. It copies one shard at a time and yields outside
+// the lock, so a slow consumer never holds up registrations.
+func (m *MemoryStore) All(ctx context.Context) iter.Seq2[Binding, error] {
+	return func(yield func(Binding, error) bool) {
+		if m.closed.Load() {
+			yield(Binding{}, ErrClosed)
+			return
+		}
+		var buf []Binding
+		for i := range m.shards {
+			if err := ctx.Err(); err != nil {
+				yield(Binding{}, err)
+				return
+			}
+			now := m.clock().UnixNano()
+			sh := &m.shards[i]
+			buf = buf[:0]
+			sh.mu.RLock()
+			for aor, list := range sh.m {
+				for j := range list {
+					if list[j].expires > now {
+						buf = append(buf, list[j].binding(aor))
+					}
+				}
+			}
+			sh.mu.RUnlock()
+			for _, b := range buf {
+				if !yield(b, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Sweep drops every expired binding from memory and returns how many it
+// dropped. The sweeper calls it; tests on a fake clock call it directly.
+func (m *MemoryStore) Sweep() int {
+	now := m.clock().UnixNano()
+	dropped := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for aor, list := range sh.m {
+			n := 0
+			for _, r := range list {
+				if r.expires > now {
+					list[n] = r
+					n++
+				}
+			}
+			if n != len(list) {
+				dropped += len(list) - n
+				clear(list[n:])
+				m.store(sh, aor, list[:n])
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return dropped
+}
+
+// Close stops the sweeper. Later calls fail with ErrClosed.
+func (m *MemoryStore) Close() error {
+	m.closed.Store(true)
+	m.closeOnce.Do(func() {
+		if m.stopSweep != nil {
+			close(m.stopSweep)
+			<-m.sweepDone
+		}
+	})
+	return nil
+}
+
+var _ Store = (*MemoryStore)(nil)
