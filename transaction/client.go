@@ -39,6 +39,7 @@ type ClientTx struct {
 	done       chan struct{}
 	err        error
 
+	settled      bool // final response received, or terminated
 	cancelWanted bool // Cancel was called
 	cancelSent   bool
 	stopCtx      func() bool
@@ -123,7 +124,7 @@ func (l *Layer) startClient(req *sip.Request, dst transport.Addr, withChan bool)
 	if _, fresh := l.clients.getOrPut(tx.key, tx); !fresh {
 		return nil, fmt.Errorf("%w: %s %s", ErrDuplicate, req.Method, branch)
 	}
-	l.live.Add(1)
+	l.started()
 	l.stats.client.Add(1)
 	// Hold the lock while sending so that a response racing in on a
 	// reader goroutine finds the timers armed.
@@ -244,12 +245,14 @@ func (tx *ClientTx) receive(resp *sip.Response) {
 			// RFC 6026 §7.2: Accepted, where further 2xx go to the TU
 			// until timer M.
 			tx.stopRunningLocked()
+			tx.settleLocked()
 			tx.state = stAccepted
 			tx.deliverLocked(resp, true)
 			tx.timerW = time.AfterFunc(64*tx.l.cfg.T1, tx.fireWait)
 		case tx.invite:
 			// §17.1.1.3: ACK the non-2xx final response ourselves.
 			tx.stopRunningLocked()
+			tx.settleLocked()
 			tx.state = stCompleted
 			tx.deliverLocked(resp, true)
 			tx.closeResponsesLocked()
@@ -260,6 +263,7 @@ func (tx *ClientTx) receive(resp *sip.Response) {
 			tx.waitLocked(tx.l.cfg.TimerD)
 		default:
 			tx.stopRunningLocked()
+			tx.settleLocked()
 			tx.state = stCompleted
 			tx.deliverLocked(resp, true)
 			tx.closeResponsesLocked()
@@ -429,6 +433,15 @@ func (tx *ClientTx) fireC(gen uint64) {
 	}
 }
 
+// settleLocked tells the layer, once, that the transaction has its final
+// response (or will never get one): Shutdown stops waiting for it.
+func (tx *ClientTx) settleLocked() {
+	if !tx.settled {
+		tx.settled = true
+		tx.l.settled()
+	}
+}
+
 func (tx *ClientTx) abort(err error) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
@@ -439,6 +452,7 @@ func (tx *ClientTx) terminateLocked(err error) {
 	if tx.state == stTerminated {
 		return
 	}
+	tx.settleLocked()
 	tx.state = stTerminated
 	tx.err = err
 	stop(tx.timerA)

@@ -85,8 +85,12 @@ type Layer struct {
 	quit    chan struct{}
 	workers sync.WaitGroup
 
-	closing   atomic.Bool
-	live      atomic.Int64
+	closing atomic.Bool
+	live    atomic.Int64
+	// pending counts transactions that have not settled: no final response
+	// sent (server) or received (client). Shutdown waits for these only;
+	// a settled transaction merely lingers to absorb retransmissions.
+	pending   atomic.Int64
 	drained   chan struct{}
 	drainOnce sync.Once
 	quitOnce  sync.Once
@@ -221,7 +225,7 @@ func (l *Layer) newServer(key serverKey, req *sip.Request) {
 		}
 		return
 	}
-	l.live.Add(1)
+	l.started()
 	l.stats.server.Add(1)
 	select {
 	case l.queue <- tx:
@@ -253,7 +257,7 @@ func (l *Layer) cancelServer(key serverKey, req *sip.Request, inv *ServerTx) {
 		cur.receiveRetransmission()
 		return
 	}
-	l.live.Add(1)
+	l.started()
 	l.stats.server.Add(1)
 	resp := sip.NewResponse(req, 200, "")
 	// §9.2: the To tag SHOULD be that of the INVITE's response.
@@ -311,23 +315,35 @@ func (l *Layer) serve(tx *ServerTx) {
 }
 
 // ended is called once by each transaction when it terminates.
-func (l *Layer) ended() {
-	if l.live.Add(-1) == 0 && l.closing.Load() {
+func (l *Layer) ended() { l.live.Add(-1) }
+
+// started is called once by each new transaction.
+func (l *Layer) started() {
+	l.live.Add(1)
+	l.pending.Add(1)
+}
+
+// settled is called once by each transaction when its final response has
+// been sent or received, or when it terminates without one.
+func (l *Layer) settled() {
+	if l.pending.Add(-1) == 0 && l.closing.Load() {
 		l.drainOnce.Do(func() { close(l.drained) })
 	}
 }
 
 // Shutdown shuts the layer down the way net/http does: new requests are
 // answered 503 (statelessly) and Request fails with ErrShutdown; Shutdown
-// then waits until every transaction has terminated, or ctx is done, in
-// which case the remaining ones are ended with ErrShutdown (their timers
-// stopped) and ctx.Err() is returned. Finally it stops the workers; a handler
+// then waits until every transaction has settled — sent or received its
+// final response — or ctx is done. Then the remaining transactions, which
+// would only have lingered to absorb retransmissions (timers D, I, J, K,
+// L, M), are ended with ErrShutdown and their timers stopped; when ctx
+// ended first, ctx.Err() is returned. Finally it stops the workers; a handler
 // still running is not interrupted. Messages for live transactions are still
 // processed while Shutdown waits (ACKs, CANCELs, retransmissions,
 // responses).
 func (l *Layer) Shutdown(ctx context.Context) error {
 	l.closing.Store(true)
-	if l.live.Load() == 0 {
+	if l.pending.Load() == 0 {
 		l.drainOnce.Do(func() { close(l.drained) })
 	}
 	var err error
@@ -335,12 +351,12 @@ func (l *Layer) Shutdown(ctx context.Context) error {
 	case <-l.drained:
 	case <-ctx.Done():
 		err = ctx.Err()
-		for _, tx := range l.servers.all() {
-			tx.abort(ErrShutdown)
-		}
-		for _, tx := range l.clients.all() {
-			tx.abort(ErrShutdown)
-		}
+	}
+	for _, tx := range l.servers.all() {
+		tx.abort(ErrShutdown)
+	}
+	for _, tx := range l.clients.all() {
+		tx.abort(ErrShutdown)
 	}
 	l.quitOnce.Do(func() { close(l.quit) })
 	return err

@@ -21,6 +21,7 @@ type ServerTx struct {
 
 	mu       sync.Mutex
 	state    state
+	settled  bool          // final response sent, or terminated
 	last     *sip.Response // the most recent response sent, for retransmissions
 	interval time.Duration // current timer G interval
 	timerG   *time.Timer   // retransmit the final response (INVITE, unreliable)
@@ -95,6 +96,9 @@ func (tx *ServerTx) respondLocked(resp *sip.Response) error {
 	}
 	tx.last = resp
 	stop(tx.timer100)
+	if code >= 200 {
+		tx.settleLocked()
+	}
 	cfg := &tx.l.cfg
 	switch {
 	case code < 200:
@@ -355,6 +359,15 @@ func (tx *ServerTx) fireWait() {
 	}
 }
 
+// settleLocked tells the layer, once, that the transaction has sent its
+// final response (or will never send one): Shutdown stops waiting for it.
+func (tx *ServerTx) settleLocked() {
+	if !tx.settled {
+		tx.settled = true
+		tx.l.settled()
+	}
+}
+
 func (tx *ServerTx) abort(err error) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
@@ -365,6 +378,7 @@ func (tx *ServerTx) terminateLocked(err error) {
 	if tx.state == stTerminated {
 		return
 	}
+	tx.settleLocked()
 	tx.state = stTerminated
 	tx.err = err
 	stop(tx.timerG)

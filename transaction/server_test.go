@@ -515,22 +515,27 @@ func TestShutdown(t *testing.T) {
 		if _, err := l.Request(context.Background(), msg{method: sip.OPTIONS, branch: b1}.build(sip.Origin{}), udpDst); !errors.Is(err, ErrShutdown) {
 			t.Fatal(err)
 		}
-		// Existing ones go on: retransmissions, responses.
-		respond(t, tx, 200)
-		sleep(64*DefaultT1 - time.Millisecond)
+		// Existing ones go on until they settle: a 200 settles the
+		// non-INVITE transaction, and Shutdown returns without waiting
+		// for timer J, which only absorbs retransmissions.
+		synctest.Wait()
 		select {
 		case err := <-result:
-			t.Fatal("returned while a transaction lives:", err)
+			t.Fatal("returned while a transaction was unanswered:", err)
 		default:
 		}
-		sleep(time.Millisecond) // timer J
+		respond(t, tx, 200)
+		synctest.Wait()
 		select {
 		case err := <-result:
 			if err != nil {
 				t.Fatal(err)
 			}
 		default:
-			t.Fatal("Shutdown did not return after the last transaction")
+			t.Fatal("Shutdown did not return after the last transaction settled")
+		}
+		if !errors.Is(tx.Err(), ErrShutdown) {
+			t.Fatalf("lingering transaction not ended: %v", tx.Err())
 		}
 	})
 }
