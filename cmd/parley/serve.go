@@ -1,11 +1,106 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/server"
 )
 
+// serve runs the server until SIGINT or SIGTERM.
 func serve(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "parley serve: not yet: the server lands with the transport layer")
-	return 1
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveContext(ctx, args, stdout, stderr, nil)
+}
+
+// serveContext runs the server until ctx ends. ready, when not nil, gets the
+// running server once it listens (tests use it).
+func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(*server.Server)) int {
+	fs := flag.NewFlagSet("parley serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file (YAML); without it the embedded defaults are used")
+	listen := fs.String("listen", "", "comma-separated listen addresses, overriding the config: udp:127.0.0.1:5060,tcp:127.0.0.1:5060 (also tls:, ws:, wss:)")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (overrides the config's log)")
+	trace := fs.Bool("trace", false, "log every SIP message sent and received (implies -log-level debug)")
+	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long Shutdown lets transactions finish")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: parley serve [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg := config.Default()
+	if *configPath != "" {
+		var err error
+		if cfg, err = config.Load(*configPath); err != nil {
+			fmt.Fprintln(stderr, "parley serve:", err)
+			return 2
+		}
+	}
+	if *listen != "" {
+		cfg.Listen = strings.Split(*listen, ",")
+	}
+	if *logLevel != "" {
+		cfg.Log = *logLevel
+	}
+	if *trace {
+		cfg.Trace = true
+		cfg.Log = "debug"
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "parley serve:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.Log)}))
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "parley serve:", err)
+		return 1
+	}
+	if err := srv.Start(); err != nil {
+		fmt.Fprintln(stderr, "parley serve:", err)
+		return 1
+	}
+	for _, a := range srv.Addrs() {
+		fmt.Fprintf(stdout, "parley: listening on %s\n", a)
+	}
+	if ready != nil {
+		ready(srv)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "parley: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		fmt.Fprintln(stderr, "parley serve: shutdown:", err)
+		return 1
+	}
+	return 0
+}
+
+func parseLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelWarn
 }

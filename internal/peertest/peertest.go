@@ -59,13 +59,12 @@ func FreePort(t testing.TB) int {
 
 // Process is a peer program started by a test.
 type Process struct {
-	Cmd    *exec.Cmd
-	out    lockedBuffer
-	done   chan struct{}
-	err    error
-	name   string
-	tb     testing.TB
-	killed bool
+	Cmd  *exec.Cmd
+	out  lockedBuffer
+	done chan struct{}
+	err  error
+	name string
+	tb   testing.TB
 }
 
 type lockedBuffer struct {

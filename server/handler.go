@@ -1,0 +1,100 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/parley-sip/parley/sip"
+)
+
+// knownMethods are the methods of RFC 3261 and its extensions that Parley
+// recognises. A known method the server does not serve gets 405 with Allow;
+// anything else gets 501 (§8.2.1).
+var knownMethods = map[string]bool{
+	sip.INVITE: true, sip.ACK: true, sip.BYE: true, sip.CANCEL: true, sip.OPTIONS: true,
+	sip.REGISTER: true, sip.PRACK: true, sip.SUBSCRIBE: true, sip.NOTIFY: true,
+	sip.PUBLISH: true, sip.INFO: true, sip.REFER: true, sip.MESSAGE: true, sip.UPDATE: true,
+}
+
+// Capabilities describe what the server answers in OPTIONS, Allow and
+// Supported, and which extensions a Require may name (§8.2.2.3, §11.2).
+type Capabilities struct {
+	Allow     []string // methods served
+	Accept    []string // body types accepted
+	Supported []string // option tags supported
+}
+
+func (c *Capabilities) allows(method string) bool {
+	for _, m := range c.Allow {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Capabilities) supports(tag string) bool {
+	for _, s := range c.Supported {
+		if strings.EqualFold(s, tag) {
+			return true
+		}
+	}
+	return false
+}
+
+// check applies the UAS request checks of §8.2 and §16.3 that come before
+// any method is served, in the order the RFC gives, and returns the
+// response to send, or nil when the request may go on. ACK is never
+// answered.
+func (c *Capabilities) check(req *sip.Request) *sip.Response {
+	if req.Method == sip.ACK {
+		return nil
+	}
+	// §8.2.2.1 / §19.1: a URI scheme we do not route.
+	if !req.URI.IsSIP() && !req.URI.IsTel() {
+		return sip.NewResponse(req, sip.StatusUnsupportedURIScheme, "")
+	}
+	// §16.3 step 3 and §8.2: Max-Forwards exhausted.
+	if mf, ok := req.MaxForwards(); ok && mf == 0 {
+		return sip.NewResponse(req, sip.StatusTooManyHops, "")
+	}
+	// §8.2.1: methods.
+	if !knownMethods[req.Method] {
+		resp := sip.NewResponse(req, sip.StatusNotImplemented, "")
+		resp.Add("Allow", strings.Join(c.Allow, ", "))
+		return resp
+	}
+	if !c.allows(req.Method) && req.Method != sip.CANCEL {
+		resp := sip.NewResponse(req, sip.StatusMethodNotAllowed, "")
+		resp.Add("Allow", strings.Join(c.Allow, ", "))
+		return resp
+	}
+	// §8.2.2.3: Require naming extensions we do not support (never for
+	// CANCEL, whose Require is not examined).
+	if req.Method != sip.CANCEL {
+		var unsupported []string
+		for tag := range req.Values("Require") {
+			if !c.supports(tag) {
+				unsupported = append(unsupported, tag)
+			}
+		}
+		if len(unsupported) > 0 {
+			resp := sip.NewResponse(req, sip.StatusBadExtension, "")
+			resp.Add("Unsupported", strings.Join(unsupported, ", "))
+			return resp
+		}
+	}
+	return nil
+}
+
+// options answers an OPTIONS addressed to the server (§11.2).
+func (c *Capabilities) options(req *sip.Request) *sip.Response {
+	resp := sip.NewResponse(req, sip.StatusOK, "")
+	resp.Add("Allow", strings.Join(c.Allow, ", "))
+	resp.Add("Accept", strings.Join(c.Accept, ", "))
+	if len(c.Supported) > 0 {
+		resp.Add("Supported", strings.Join(c.Supported, ", "))
+	}
+	resp.Add("Accept-Encoding", "identity")
+	resp.Add("Accept-Language", "en")
+	return resp
+}

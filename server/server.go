@@ -1,0 +1,165 @@
+// Package server builds a running Parley server from its configuration:
+// the transport layer with its listeners, the transaction layer with its
+// worker pool, and the handler chain (request checks of RFC 3261 §8.2 and
+// §16.3, then the features) built once at start-up. Its lifecycle follows
+// net/http: Start, then Shutdown(ctx), which stops listening, answers new
+// requests with 503 and lets transactions finish until the deadline.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+
+	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
+)
+
+// Server is one running Parley node.
+type Server struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	tp   *transport.Layer
+	tx   *transaction.Layer
+	caps Capabilities
+}
+
+// New builds a server from a validated config. Nothing listens until Start.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tlsConf, err := loadTLS(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	readers := cfg.Limits.UDPReaders
+	if readers == 0 {
+		readers = runtime.GOMAXPROCS(0)
+	}
+	s := &Server{
+		cfg: cfg,
+		log: log,
+		caps: Capabilities{
+			Allow:  []string{sip.OPTIONS, sip.ACK, sip.CANCEL},
+			Accept: []string{"application/sdp"},
+		},
+	}
+	s.tp = transport.New(transport.Config{
+		Limits: sip.Limits{
+			MaxMessageSize: cfg.Limits.MaxMessageSize,
+			MaxHeaders:     cfg.Limits.MaxHeaders,
+			MaxLineLength:  cfg.Limits.MaxLineLength,
+		},
+		TLS:               tlsConf,
+		IdleTimeout:       cfg.Limits.IdleTimeout.D(),
+		MaxConnsPerSource: cfg.Limits.MaxConnsPerSource,
+		MaxConns:          cfg.Limits.MaxConns,
+		UDPReaders:        readers,
+		Logger:            log,
+		Trace:             cfg.Trace,
+	})
+	workers := cfg.Limits.Workers
+	if workers == 0 {
+		workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	s.tx = transaction.New(transaction.Config{
+		T1:          cfg.Timers.T1.D(),
+		T2:          cfg.Timers.T2.D(),
+		T4:          cfg.Timers.T4.D(),
+		TryingDelay: cfg.Timers.Trying.D(),
+		Workers:     workers,
+		QueueSize:   cfg.Limits.Queue,
+		RetryAfter:  cfg.Limits.RetryAfter,
+	}, s.tp, transaction.HandlerFunc(s.serveSIP))
+	s.tp.SetHandler(s.tx)
+	return s, nil
+}
+
+func loadTLS(c config.TLSConfig) (*tls.Config, error) {
+	if c.Cert == "" && c.Key == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCA != "" {
+		pem, err := os.ReadFile(c.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls.client_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("tls.client_ca: no certificates found")
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// Start opens every listener. On error the ones already open are closed.
+func (s *Server) Start() error {
+	for _, l := range s.cfg.Listen {
+		spec, err := transport.ParseListen(l)
+		if err != nil {
+			return err
+		}
+		if err := s.tp.Listen(spec); err != nil {
+			s.tp.Shutdown(context.Background())
+			return fmt.Errorf("listen %s: %w", l, err)
+		}
+	}
+	return nil
+}
+
+// Addrs returns the bound listener addresses (useful with port 0).
+func (s *Server) Addrs() []transport.Addr { return s.tp.LocalAddrs() }
+
+// Transport returns the transport layer (for stats and tests).
+func (s *Server) Transport() *transport.Layer { return s.tp }
+
+// Transactions returns the transaction layer (for stats and tests).
+func (s *Server) Transactions() *transaction.Layer { return s.tx }
+
+// Shutdown stops the server: new requests get 503 while transactions in
+// progress finish, until ctx ends; then listeners and connections close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	errTx := s.tx.Shutdown(ctx)
+	errTp := s.tp.Shutdown(ctx)
+	return errors.Join(errTx, errTp)
+}
+
+// serveSIP is the handler chain for requests outside any transaction.
+func (s *Server) serveSIP(tx *transaction.ServerTx) {
+	req := tx.Request()
+	resp := s.caps.check(req)
+	if resp == nil {
+		switch req.Method {
+		case sip.OPTIONS:
+			resp = s.caps.options(req)
+		case sip.ACK:
+			return
+		default:
+			resp = sip.NewResponse(req, sip.StatusNotImplemented, "")
+		}
+	}
+	if resp.StatusCode > 100 {
+		resp.SetToTag(transaction.NewTag())
+	}
+	if err := tx.Respond(resp); err != nil {
+		s.log.Debug("respond failed", "method", req.Method, "status", resp.StatusCode, "err", err)
+	}
+}
