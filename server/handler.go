@@ -21,6 +21,17 @@ type Capabilities struct {
 	Allow     []string // methods served
 	Accept    []string // body types accepted
 	Supported []string // option tags supported
+
+	// The header values, joined once (see prepare): every OPTIONS and 405
+	// carries them.
+	allow, accept, supported string
+}
+
+// prepare joins the header values; call it after filling the lists.
+func (c *Capabilities) prepare() {
+	c.allow = strings.Join(c.Allow, ", ")
+	c.accept = strings.Join(c.Accept, ", ")
+	c.supported = strings.Join(c.Supported, ", ")
 }
 
 func (c *Capabilities) allows(method string) bool {
@@ -60,12 +71,12 @@ func (c *Capabilities) check(req *sip.Request) *sip.Response {
 	// §8.2.1: methods.
 	if !knownMethods[req.Method] {
 		resp := sip.NewResponse(req, sip.StatusNotImplemented, "")
-		resp.Add("Allow", strings.Join(c.Allow, ", "))
+		resp.Add("Allow", c.allow)
 		return resp
 	}
 	if !c.allows(req.Method) && req.Method != sip.CANCEL {
 		resp := sip.NewResponse(req, sip.StatusMethodNotAllowed, "")
-		resp.Add("Allow", strings.Join(c.Allow, ", "))
+		resp.Add("Allow", c.allow)
 		return resp
 	}
 	// §8.2.2.3: Require naming extensions we do not support (never for
@@ -89,10 +100,10 @@ func (c *Capabilities) check(req *sip.Request) *sip.Response {
 // options answers an OPTIONS addressed to the server (§11.2).
 func (c *Capabilities) options(req *sip.Request) *sip.Response {
 	resp := sip.NewResponse(req, sip.StatusOK, "")
-	resp.Add("Allow", strings.Join(c.Allow, ", "))
-	resp.Add("Accept", strings.Join(c.Accept, ", "))
-	if len(c.Supported) > 0 {
-		resp.Add("Supported", strings.Join(c.Supported, ", "))
+	resp.Add("Allow", c.allow)
+	resp.Add("Accept", c.accept)
+	if c.supported != "" {
+		resp.Add("Supported", c.supported)
 	}
 	resp.Add("Accept-Encoding", "identity")
 	resp.Add("Accept-Language", "en")

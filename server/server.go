@@ -55,6 +55,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			Accept: []string{"application/sdp"},
 		},
 	}
+	s.caps.prepare()
 	s.tp = transport.New(transport.Config{
 		Limits: sip.Limits{
 			MaxMessageSize: cfg.Limits.MaxMessageSize,

@@ -17,9 +17,7 @@ import (
 // startServer runs a server on free loopback ports for the test.
 func startServer(t *testing.T, listen ...string) *Server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Listen = listen
-	s, err := New(cfg, nil)
+	s, err := New(defaultTestConfig(listen...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,13 +25,24 @@ func startServer(t *testing.T, listen ...string) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
+		if err := s.Shutdown(shutdownCtx()); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
 	return s
+}
+
+func defaultTestConfig(listen ...string) *config.Config {
+	cfg := config.Default()
+	cfg.Listen = listen
+	return cfg
+}
+
+// shutdownCtx bounds a test's Shutdown.
+func shutdownCtx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	time.AfterFunc(6*time.Second, cancel)
+	return ctx
 }
 
 func addr(t *testing.T, s *Server, transportName string) string {

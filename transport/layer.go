@@ -359,7 +359,8 @@ func statelessTag(req *sip.Request) string {
 // stampVia applies §18.2.1 and RFC 3581 to the top Via of a received
 // request: received when the sent-by host is not the source address, and
 // the rport value when the client asked for it. It reports false when the
-// request has no usable Via (it is then dropped).
+// request has no usable Via (it is then dropped). The new value is built in
+// one allocation: this runs for every request.
 func stampVia(h *sip.Headers, origin sip.Origin) bool {
 	v, err := h.TopVia()
 	if err != nil {
@@ -369,7 +370,7 @@ func stampVia(h *sip.Headers, origin sip.Origin) bool {
 		return true
 	}
 	src := origin.Source.Addr().Unmap()
-	_, hasRport := v.Params.Get("rport")
+	hasRport := v.Params.Has("rport")
 	hostIsSrc := false
 	if a, err := netip.ParseAddr(strings.Trim(v.Host, "[]")); err == nil && a.Unmap() == src {
 		hostIsSrc = true
@@ -377,15 +378,38 @@ func stampVia(h *sip.Headers, origin sip.Origin) bool {
 	if hostIsSrc && !hasRport {
 		return true
 	}
-	params := v.Params
-	if !hostIsSrc || hasRport {
-		params = params.With("received", src.String())
+	var stack [512]byte
+	b := append(stack[:0], "SIP/2.0/"...)
+	b = append(b, v.Transport...)
+	b = append(b, ' ')
+	b = append(b, v.Host...)
+	if v.Port != 0 {
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(v.Port), 10)
 	}
+	for rest := v.Params; ; {
+		name, value, next, ok := rest.Cut()
+		if !ok {
+			break
+		}
+		rest = next
+		if strings.EqualFold(name, "received") || strings.EqualFold(name, "rport") {
+			continue
+		}
+		b = append(b, ';')
+		b = append(b, name...)
+		if value != "" {
+			b = append(b, '=')
+			b = append(b, value...)
+		}
+	}
+	b = append(b, ";received="...)
+	b = src.AppendTo(b)
 	if hasRport {
-		params = params.With("rport", strconv.Itoa(int(origin.Source.Port())))
+		b = append(b, ";rport="...)
+		b = strconv.AppendInt(b, int64(origin.Source.Port()), 10)
 	}
-	v.Params = params
-	replaceTopVia(h, v.String())
+	replaceTopVia(h, string(b))
 	return true
 }
 
