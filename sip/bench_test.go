@@ -396,3 +396,22 @@ func BenchmarkFramerParse(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4), "ns/msg")
 }
+
+// BenchmarkAccess times only the accesses a proxy makes, on a parsed message.
+func BenchmarkAccess(b *testing.B) {
+	for _, bm := range benchMessages {
+		b.Run(bm.name, func(b *testing.B) {
+			m, err := sip.Parse([]byte(bm.data))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var v proxyView
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := access(m, &v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -179,26 +179,38 @@ var listHeaders = [numHeaderIDs]bool{
 	hSupported: true, hUnsupported: true, hVia: true, hWarning: true,
 }
 
-// headerIDs indexes the lower-case long names.
-var headerIDs = func() map[string]headerID {
-	m := make(map[string]headerID, 2*int(numHeaderIDs))
+// headerIndex buckets the known long names by length and first letter:
+// a lookup folds case on one or two candidates instead of hashing (the
+// parser looks up every header line).
+var headerIndex = func() (t [maxHeaderName + 1][26][]headerID) {
 	for id := headerID(1); id < numHeaderIDs; id++ {
 		n := canonicalNames[id]
-		m[n] = id
-		m[string(lowerASCII(nil, n))] = id
+		c := n[0] | 0x20
+		t[len(n)][c-'a'] = append(t[len(n)][c-'a'], id)
 	}
-	return m
+	return t
 }()
 
-func lowerASCII(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
+// maxHeaderName is the length of the longest known name.
+const maxHeaderName = len("Request-Disposition")
+
+// equalFoldASCII compares ASCII strings case-insensitively; the names
+// compared are tokens, so folding with 0x20 is exact for letters and the
+// other token characters differ in more than that bit.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	return dst
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // lookupHeaderID returns the id of a header name in any case or compact form.
@@ -210,15 +222,17 @@ func lookupHeaderID(name string) headerID {
 		}
 		return hUnknown
 	}
-	if id, ok := headerIDs[name]; ok { // the common case: canonical spelling
-		return id
-	}
-	if len(name) > 32 {
+	if len(name) == 0 || len(name) > maxHeaderName {
 		return hUnknown
 	}
-	var buf [32]byte
-	if id, ok := headerIDs[string(lowerASCII(buf[:0], name))]; ok {
-		return id
+	c := name[0] | 0x20
+	if c < 'a' || c > 'z' {
+		return hUnknown
+	}
+	for _, id := range headerIndex[len(name)][c-'a'] {
+		if equalFoldASCII(name, canonicalNames[id]) {
+			return id
+		}
 	}
 	return hUnknown
 }

@@ -29,7 +29,22 @@ func (f *HeaderField) Is(name string) bool {
 // uses. The zero value is an empty list ready to use.
 type Headers struct {
 	fields []HeaderField
+	parsed parsedHeaders
 }
+
+// parsedHeaders keeps what the parser's validation already parsed — the
+// headers every layer reads for every message — so that the accessors do
+// not parse them again. Any change to the list clears it; it is never
+// filled on read, so concurrent readers of a message do not race.
+type parsedHeaders struct {
+	ok       bool
+	via      Via
+	from, to Address
+	cseq     CSeq
+}
+
+// changed drops the parsed values after any change to the list.
+func (h *Headers) changed() { h.parsed.ok = false }
 
 // Len returns the number of header fields (lines, not values).
 func (h *Headers) Len() int { return len(h.fields) }
@@ -144,12 +159,14 @@ func (c *valueCursor) next() (string, bool) {
 
 // Add appends a field at the end.
 func (h *Headers) Add(name, value string) {
+	h.changed()
 	h.fields = append(h.fields, HeaderField{Name: name, Value: value, id: lookupHeaderID(name)})
 }
 
 // Prepend inserts a field before all others of the same header (or at the
 // very top when there is none), as a proxy does with Via and Record-Route.
 func (h *Headers) Prepend(name, value string) {
+	h.changed()
 	id := lookupHeaderID(name)
 	at := h.index(id, name)
 	if at < 0 {
@@ -163,6 +180,7 @@ func (h *Headers) Prepend(name, value string) {
 // Set replaces the value of the first field with the name and removes the
 // other fields with it; it adds the field when absent.
 func (h *Headers) Set(name, value string) {
+	h.changed()
 	id := lookupHeaderID(name)
 	i := h.index(id, name)
 	if i < 0 {
@@ -179,6 +197,7 @@ func (h *Headers) Del(name string) {
 }
 
 func (h *Headers) deleteFrom(start int, id headerID, name string) {
+	h.changed()
 	out := h.fields[:start]
 	for _, f := range h.fields[start:] {
 		if id != hUnknown && f.id == id || id == hUnknown && f.id == hUnknown && strings.EqualFold(f.Name, name) {
@@ -194,6 +213,7 @@ func (h *Headers) deleteFrom(start int, id headerID, name string) {
 // of a response at a proxy (§16.7), or the first Route (§16.4) — and reports
 // whether there was one. A line left empty is removed.
 func (h *Headers) RemoveFirstValue(name string) bool {
+	h.changed()
 	id := lookupHeaderID(name)
 	i := h.index(id, name)
 	if i < 0 {
@@ -226,9 +246,22 @@ func (h *Headers) Clone() Headers {
 // nextListElement splits the first element off a comma-separated list,
 // ignoring commas inside quoted strings and angle brackets.
 func nextListElement(s string) (elem, rest string) {
+	// Fast paths: most values hold no comma at all, and most commas are
+	// not inside quotes or angle brackets.
+	comma := strings.IndexByte(s, ',')
+	if comma < 0 {
+		return trimLWS(s), ""
+	}
+	if head := s[:comma]; strings.IndexByte(head, '"') < 0 && strings.IndexByte(head, '<') < 0 {
+		return trimLWS(head), s[comma+1:]
+	}
 	inQuote, inAngle := false, false
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
+		c := s[i]
+		if !inQuote && charClass[c]&ccListStop == 0 {
+			continue
+		}
+		switch {
 		case inQuote:
 			if c == '\\' {
 				i++
@@ -269,10 +302,20 @@ func (h *Headers) CallID() string {
 }
 
 // From returns the parsed From header.
-func (h *Headers) From() (Address, error) { return h.address(hFrom) }
+func (h *Headers) From() (Address, error) {
+	if h.parsed.ok {
+		return h.parsed.from, nil
+	}
+	return h.address(hFrom)
+}
 
 // To returns the parsed To header.
-func (h *Headers) To() (Address, error) { return h.address(hTo) }
+func (h *Headers) To() (Address, error) {
+	if h.parsed.ok {
+		return h.parsed.to, nil
+	}
+	return h.address(hTo)
+}
 
 func (h *Headers) address(id headerID) (Address, error) {
 	v, ok := h.getID(id)
@@ -293,6 +336,13 @@ func (h *Headers) FromTag() string { return h.tag(hFrom) }
 func (h *Headers) ToTag() string { return h.tag(hTo) }
 
 func (h *Headers) tag(id headerID) string {
+	if h.parsed.ok {
+		a := &h.parsed.from
+		if id == hTo {
+			a = &h.parsed.to
+		}
+		return a.Tag()
+	}
 	v, ok := h.getID(id)
 	if !ok {
 		return ""
@@ -307,6 +357,9 @@ func (h *Headers) tag(id headerID) string {
 
 // CSeq returns the parsed CSeq header.
 func (h *Headers) CSeq() (CSeq, error) {
+	if h.parsed.ok {
+		return h.parsed.cseq, nil
+	}
 	v, ok := h.getID(hCSeq)
 	if !ok {
 		return CSeq{}, statusErr(400, ErrMissingHeader, "Missing CSeq")
@@ -316,6 +369,9 @@ func (h *Headers) CSeq() (CSeq, error) {
 
 // TopVia returns the first Via value, the one that names the previous hop.
 func (h *Headers) TopVia() (Via, error) {
+	if h.parsed.ok {
+		return h.parsed.via, nil
+	}
 	if v, ok := h.firstValue(hVia); ok {
 		return ParseVia(v)
 	}

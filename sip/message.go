@@ -301,4 +301,5 @@ func (h *Headers) SetToTag(tag string) {
 		return
 	}
 	h.fields[i].Value += ";tag=" + tag
+	h.changed()
 }

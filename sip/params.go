@@ -104,6 +104,14 @@ func nextParam(s string) (seg, rest string) {
 	for len(s) > 0 && (s[0] == ';' || isLWS(s[0])) {
 		s = s[1:]
 	}
+	// Fast path: no quoted string before the next ';'.
+	semi := strings.IndexByte(s, ';')
+	if semi < 0 {
+		semi = len(s)
+	}
+	if strings.IndexByte(s[:semi], '"') < 0 {
+		return trimLWS(s[:semi]), s[semi:]
+	}
 	inQuote := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {

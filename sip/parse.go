@@ -78,15 +78,14 @@ func (p *Parser) Parse(data []byte) (Message, error) {
 	for len(data) > 0 && (data[0] == '\r' || data[0] == '\n') {
 		data = data[1:]
 	}
-	hdrEnd, bodyStart := headerEnd(data)
-	if hdrEnd < 0 {
-		// A datagram with no empty line: RFC 3261 requires it, but the
-		// header section is all there is, so accept it without a body.
-		hdrEnd, bodyStart = len(data), len(data)
+	if len(data) == 0 {
+		return nil, badRequest("Empty message")
 	}
+	// Copy first, then find the header section's end while splitting its
+	// lines: one pass over the header bytes, not two.
 	buf := make([]byte, len(data))
 	copy(buf, data)
-	msg, err := parseHead(buf[:hdrEnd], lim)
+	msg, bodyStart, err := parseHead(unsafe.String(&buf[0], len(buf)), lim)
 	if msg == nil {
 		return nil, err
 	}
@@ -121,13 +120,11 @@ func orErr(first, second error) error {
 	return second
 }
 
-// headerEnd finds the empty line ending the header section: it returns the
-// index where the header section ends (before the final line break) and the
-// index where the body starts, or -1, -1. Both CRLF and bare LF line ends
-// are accepted.
-func headerEnd(data []byte) (int, int) { return headerEndFrom(data, 0) }
-
-// headerEndFrom is headerEnd with the search for line ends starting at from.
+// headerEndFrom finds the empty line ending the header section, searching
+// for line ends from index from: it returns the index where the header
+// section ends (before the final line break) and the index where the body
+// starts, or -1, -1. Both CRLF and bare LF line ends are accepted. The
+// Framer uses it; Parse finds the end while splitting lines.
 func headerEndFrom(data []byte, from int) (int, int) {
 	for i := from; ; {
 		j := bytes.IndexByte(data[i:], '\n')
@@ -146,18 +143,11 @@ func headerEndFrom(data []byte, from int) (int, int) {
 
 // parseHead parses the start line and header fields. head is owned by the
 // message: strings made from it share its memory.
-func parseHead(head []byte, lim Limits) (Message, error) {
-	if len(head) == 0 {
-		return nil, badRequest("Empty message")
-	}
-	s := unsafe.String(&head[0], len(head))
-	// Leading CRLFs before a start line are tolerated (§7.5).
-	for len(s) > 0 && (s[0] == '\r' || s[0] == '\n') {
-		s = s[1:]
-	}
+func parseHead(s string, lim Limits) (Message, int, error) {
+	whole := len(s)
 	line, rest := nextLine(s)
 	if len(line) > lim.MaxLineLength {
-		return nil, statusErr(414, ErrTooLarge, "Request-URI Too Long")
+		return nil, 0, statusErr(414, ErrTooLarge, "Request-URI Too Long")
 	}
 	var msg Message
 	var h *Headers
@@ -166,7 +156,7 @@ func parseHead(head []byte, lim Limits) (Message, error) {
 		blk := &responseBlock{}
 		blk.resp.fields = blk.fields[:0]
 		if err := parseStatusLine(line, &blk.resp); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		msg, h = &blk.resp, &blk.resp.Headers
 	} else {
@@ -175,22 +165,24 @@ func parseHead(head []byte, lim Limits) (Message, error) {
 		if err := parseRequestLine(line, &blk.req); err != nil {
 			se, ok := err.(*StatusError)
 			if !ok || se.Code == 400 && blk.req.Method == "" {
-				return nil, err
+				return nil, 0, err
 			}
 			startErr = err // e.g. 505: still read the headers to answer it
 		}
 		msg, h = &blk.req, &blk.req.Headers
 	}
-	if err := parseFields(rest, h, lim); err != nil {
+	used, err := parseFields(rest, h, lim)
+	bodyStart := whole - len(rest) + used
+	if err != nil {
 		if startErr != nil {
-			return msg, startErr
+			return msg, bodyStart, startErr
 		}
-		return msg, err
+		return msg, bodyStart, err
 	}
 	if startErr != nil {
-		return msg, startErr
+		return msg, bodyStart, startErr
 	}
-	return msg, validate(msg)
+	return msg, bodyStart, validate(msg)
 }
 
 // nextLine returns the first line without its line end, and the rest.
@@ -266,12 +258,13 @@ func parseStatusLine(line string, r *Response) error {
 }
 
 // parseFields splits header lines, unfolding continuation lines (§7.3.1).
-func parseFields(s string, h *Headers, lim Limits) error {
+func parseFields(s string, h *Headers, lim Limits) (used int, err error) {
+	whole := s
 	for s != "" {
 		line, rest := nextLine(s)
 		s = rest
 		if line == "" {
-			continue
+			break // the empty line ending the header section
 		}
 		// Continuation lines start with whitespace; join them with a space.
 		if len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
@@ -284,26 +277,33 @@ func parseFields(s string, h *Headers, lim Limits) error {
 			line = strings.Join(parts, " ")
 		}
 		if len(line) > lim.MaxLineLength {
-			return statusErr(513, ErrTooLarge, "Message Too Large: header line too long")
+			return len(whole) - len(s), statusErr(513, ErrTooLarge, "Message Too Large: header line too long")
 		}
 		if len(h.fields) >= lim.MaxHeaders {
-			return statusErr(513, ErrTooLarge, "Message Too Large: too many headers")
+			return len(whole) - len(s), statusErr(513, ErrTooLarge, "Message Too Large: too many headers")
 		}
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 {
-			return badRequest("Malformed header line: no colon")
+			return len(whole) - len(s), badRequest("Malformed header line: no colon")
 		}
 		name := trimLWS(line[:colon])
 		if !isToken(name) {
-			return badRequest("Malformed header name")
+			return len(whole) - len(s), badRequest("Malformed header name")
 		}
-		value := trimLWS(line[colon+1:])
-		if strings.IndexByte(value, 0) >= 0 {
-			return badRequest("NUL byte in " + CanonicalName(name))
-		}
-		h.fields = append(h.fields, HeaderField{Name: name, Value: value, id: lookupHeaderID(name)})
+		h.fields = append(h.fields, HeaderField{Name: name, Value: trimLWS(line[colon+1:]), id: lookupHeaderID(name)})
 	}
-	return nil
+	used = len(whole) - len(s)
+	// One scan for NUL over the header section (a body may hold any
+	// bytes); naming the header is the slow path.
+	if strings.IndexByte(whole[:used], 0) >= 0 {
+		for i := range h.fields {
+			if strings.IndexByte(h.fields[i].Value, 0) >= 0 {
+				return used, badRequest("NUL byte in " + CanonicalName(h.fields[i].Name))
+			}
+		}
+		return used, badRequest("NUL byte in the header section")
+	}
+	return used, nil
 }
 
 // validate checks what every message needs (§8.1.1, §8.2.2, §20): the
@@ -327,23 +327,26 @@ func validate(msg Message) error {
 			return badHeader(canonicalNames[id], "appears more than once")
 		}
 	}
-	cseq, err := h.CSeq()
-	if err != nil {
+	// Parse straight into the kept values (see parsedHeaders); they become
+	// visible only when everything is valid.
+	p := &h.parsed
+	var err error
+	if p.cseq, err = h.CSeq(); err != nil {
 		return err
 	}
-	if req, ok := msg.(*Request); ok && cseq.Method != req.Method {
-		return badHeader("CSeq", "method "+cseq.Method+" does not match "+req.Method)
+	if req, ok := msg.(*Request); ok && p.cseq.Method != req.Method {
+		return badHeader("CSeq", "method "+p.cseq.Method+" does not match "+req.Method)
 	}
-	if _, err := h.From(); err != nil {
+	if p.from, err = h.From(); err != nil {
 		return err
 	}
-	if _, err := h.To(); err != nil {
+	if p.to, err = h.To(); err != nil {
 		return err
 	}
 	if h.CallID() == "" {
 		return badHeader("Call-ID", "empty")
 	}
-	if _, err := h.TopVia(); err != nil {
+	if p.via, err = h.TopVia(); err != nil {
 		return err
 	}
 	if seen[hMaxForwards] > 0 {
@@ -356,6 +359,7 @@ func validate(msg Message) error {
 			return badHeader("Expires", "not a number")
 		}
 	}
+	p.ok = true
 	return nil
 }
 

@@ -124,20 +124,20 @@ func parseSIPURI(u *URI, s string) error {
 		s = s[at+1:]
 		if i := strings.IndexByte(userinfo, ':'); i >= 0 {
 			u.User, u.Password = userinfo[:i], userinfo[i+1:]
-			if !validURIChars(u.Password, passwordChars) {
+			if !validURIChars(u.Password, ccPassword) {
 				return uriErr("bad password")
 			}
 		} else {
 			u.User = userinfo
 		}
-		if u.User == "" || !validURIChars(u.User, userChars) {
+		if u.User == "" || !validURIChars(u.User, ccUser) {
 			return uriErr("bad user part")
 		}
 	}
 	if q := strings.IndexByte(s, '?'); q >= 0 {
 		u.Headers = s[q+1:]
 		s = s[:q]
-		if !validURIChars(u.Headers, headerChars) {
+		if !validURIChars(u.Headers, ccHeader) {
 			return uriErr("bad headers")
 		}
 	}
@@ -173,16 +173,32 @@ func splitHostPort(s string) (string, int, error) {
 			return "", 0, uriErr("junk after IPv6 reference")
 		}
 	} else {
-		i := strings.IndexByte(s, ':')
-		if i < 0 {
-			i = len(s)
+		// One pass: the host name's characters and labels (§25 hostname /
+		// IPv4address) up to the ':' of the port.
+		i, labelLen, ok := 0, 0, true
+	scan:
+		for ; i < len(s); i++ {
+			switch cc := charClass[s[i]]; {
+			case cc&ccAlnum != 0:
+				labelLen++
+			case cc&ccHost != 0: // '-' and '_' (seen in SRV-derived names)
+				ok = ok && labelLen > 0
+				labelLen++
+			case s[i] == '.':
+				ok = ok && labelLen > 0
+				labelLen = 0
+			case s[i] == ':':
+				break scan
+			default:
+				ok = false
+			}
 		}
 		host = s[:i]
 		s = s[i:]
-		if strings.IndexByte(s[min(1, len(s)):], ':') >= 0 {
+		if len(s) > 1 && strings.IndexByte(s[1:], ':') >= 0 {
 			return "", 0, uriErr("IPv6 address without brackets")
 		}
-		if !validHostName(host) {
+		if !ok || host == "" || len(host) > 255 {
 			return "", 0, uriErr("bad host")
 		}
 	}
@@ -194,37 +210,6 @@ func splitHostPort(s string) (string, int, error) {
 		return "", 0, uriErr("bad port")
 	}
 	return host, p, nil
-}
-
-// validHostName accepts host names and IPv4 addresses (§25 hostname /
-// IPv4address): labels of letters, digits and '-', separated by dots, with an
-// optional final dot.
-func validHostName(h string) bool {
-	if h == "" || len(h) > 255 {
-		return false
-	}
-	labelLen := 0
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case isAlpha(c) || isDigit(c):
-			labelLen++
-		case c == '-' || c == '_':
-			// '_' is not in the grammar but appears in real SRV-derived names.
-			if labelLen == 0 {
-				return false
-			}
-			labelLen++
-		case c == '.':
-			if labelLen == 0 {
-				return false
-			}
-			labelLen = 0
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func parseTelURI(u *URI, s string) error {
@@ -255,20 +240,18 @@ const (
 	headerChars   = "-_.!~*'()[]/?:+$=&"
 )
 
-func validURIChars(s, extra string) bool {
+// validURIChars checks a URI component: alphanumerics, %-escapes and the
+// characters of class (one of the cc bits).
+func validURIChars(s string, class uint8) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case isAlpha(c) || isDigit(c):
-		case c == '%':
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-				return false
-			}
-			i += 2
-		case strings.IndexByte(extra, c) >= 0:
-		default:
+		if charClass[c]&(ccAlnum|class) != 0 {
+			continue
+		}
+		if c != '%' || i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 			return false
 		}
+		i += 2
 	}
 	return true
 }
@@ -290,7 +273,7 @@ func validURIParams(s string) bool {
 		if j := strings.IndexByte(seg, '='); j >= 0 {
 			k, v, hasEq = seg[:j], seg[j+1:], true
 		}
-		if k == "" || !validURIChars(k, paramChars) || (hasEq && (v == "" || !validURIChars(v, paramChars))) {
+		if k == "" || !validURIChars(k, ccParam) || (hasEq && (v == "" || !validURIChars(v, ccParam))) {
 			return false
 		}
 	}
