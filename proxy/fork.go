@@ -1,0 +1,352 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+)
+
+// rcontext is the response context of one proxied request (§16.7): its
+// branches, the final responses collected so far, and whether the answer
+// has gone upstream. Everything in it is guarded by mu; the branches'
+// goroutines and the CANCEL watcher only ever act through its methods.
+type rcontext struct {
+	p      *Proxy
+	stx    *transaction.ServerTx
+	in     *sip.Request // the request as received; responses we make answer it
+	base   *sip.Request // after §16.4 and Max-Forwards: what every branch copies
+	hash   string       // loop-detection part of our branches
+	invite bool
+
+	mu        sync.Mutex
+	groups    [][]Target // by q, highest first
+	next      int        // the next group to start
+	branches  []*branch
+	pending   int             // branches without a final response
+	finals    []*sip.Response // their non-2xx finals, our Via removed
+	finalSent bool            // a final response went upstream
+	stop      bool            // no new branches: 2xx, 6xx or CANCEL (§16.7 steps 5, 10)
+	cancelled bool            // the caller cancelled (§16.10)
+	settled   chan struct{}   // closed with finalSent
+}
+
+// branch is one forwarded copy and its client transaction.
+type branch struct {
+	tx          *transaction.ClientTx
+	provisional bool // a 1xx came: a CANCEL can be sent (§9.1)
+	final       bool // counted as done: final response, failure, or abandoned
+}
+
+func newContext(p *Proxy, stx *transaction.ServerTx, base *sip.Request, hash string) *rcontext {
+	in := stx.Request()
+	return &rcontext{
+		p: p, stx: stx, in: in, base: base, hash: hash,
+		invite:  in.Method == sip.INVITE,
+		settled: make(chan struct{}),
+	}
+}
+
+// start forks to the first q group, and for an INVITE starts watching for
+// the caller's CANCEL.
+func (rc *rcontext) start(ts []Target) {
+	sortTargets(ts)
+	rc.mu.Lock()
+	rc.groups = groups(ts)
+	rc.advanceLocked()
+	watch := rc.invite && !rc.finalSent
+	rc.mu.Unlock()
+	if watch {
+		rc.p.live.Add(1)
+		go rc.watchCancel()
+	}
+}
+
+// advanceLocked moves the search on once no branch is pending: the next q
+// group if the search may go on, else the best response upstream.
+func (rc *rcontext) advanceLocked() {
+	for !rc.finalSent && rc.pending == 0 {
+		if !rc.stop && rc.next < len(rc.groups) {
+			g := rc.groups[rc.next]
+			rc.next++
+			for i := range g {
+				rc.startBranchLocked(&g[i])
+			}
+			continue
+		}
+		rc.sendBestLocked()
+	}
+}
+
+func (rc *rcontext) startBranchLocked(t *Target) {
+	b := &branch{}
+	rc.branches = append(rc.branches, b)
+	rc.pending++
+	out, dst, err := rc.p.branchRequest(rc.base, rc.in, t, rc.hash)
+	if err == nil {
+		// The context's own lifetime rules the branch (Cancel), not a
+		// Go context.
+		b.tx, err = rc.p.txl.Request(context.Background(), out, dst)
+	}
+	if err != nil {
+		// §16.9: a transport failure counts as a 503 from the branch.
+		rc.p.debug("branch failed", rc.in, "target", t.URI.String(), "err", err)
+		rc.failLocked(b, sip.StatusServiceUnavailable)
+		return
+	}
+	rc.p.debug("forwarded", rc.in, "target", t.URI.String(), "dst", dst.String())
+	rc.p.live.Add(1)
+	go rc.run(b)
+}
+
+// run relays one branch's responses until its transaction ends.
+func (rc *rcontext) run(b *branch) {
+	defer rc.p.live.Add(-1)
+	for resp := range b.tx.Responses() {
+		rc.onResponse(b, resp)
+	}
+	err := b.tx.Err()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if !b.final {
+		// No final response: timer B or C without a provisional gives
+		// 408 (§16.8), a transport error 503 (§16.9).
+		code := sip.StatusServiceUnavailable
+		if errors.Is(err, transaction.ErrTimeout) {
+			code = sip.StatusRequestTimeout
+		}
+		rc.failLocked(b, code)
+		rc.advanceLocked()
+	}
+}
+
+// failLocked ends a branch with a response of our own making.
+func (rc *rcontext) failLocked(b *branch, code int) {
+	b.final = true
+	rc.pending--
+	resp := sip.NewResponse(rc.in, code, "")
+	resp.SetToTag(transaction.NewTag())
+	rc.finals = append(rc.finals, resp)
+}
+
+func (rc *rcontext) onResponse(b *branch, resp *sip.Response) {
+	// The transaction layer may still read the response it handed us
+	// (to build the ACK of a non-2xx): change a copy.
+	resp = resp.Clone()
+	// §16.7 step 3: our Via off the top. The client transaction matched
+	// the response by that Via's branch, so the top one is ours.
+	if !resp.RemoveFirstValue("Via") || !resp.Has("Via") {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	code := resp.StatusCode
+	switch {
+	case code < 200:
+		b.provisional = true
+		// §16.7 step 5: 1xx other than 100 go upstream at once; the
+		// caller has had our own 100.
+		if code == sip.StatusTrying || rc.finalSent {
+			return
+		}
+		if err := rc.stx.Respond(resp); err != nil {
+			rc.p.log.Debug("proxy: forwarding provisional failed", "status", code, "err", err)
+		}
+	case code < 300:
+		first := !b.final
+		if first {
+			b.final = true
+			rc.pending--
+		}
+		rc.forward2xxLocked(resp)
+		if first && rc.invite {
+			// §16.7 step 10: the call is answered; the other
+			// branches are cancelled.
+			rc.cancelPendingLocked()
+		}
+		rc.stop = true
+	default:
+		if b.final {
+			return // abandoned earlier; the answer is already decided
+		}
+		b.final = true
+		rc.pending--
+		if rc.finalSent {
+			return
+		}
+		rc.finals = append(rc.finals, resp)
+		if code >= 600 {
+			// §16.7 step 5: a 6xx ends the search; cancel the rest
+			// and create no new branch.
+			rc.stop = true
+			if rc.invite {
+				rc.cancelPendingLocked()
+			}
+		}
+		rc.advanceLocked()
+	}
+}
+
+// forward2xxLocked sends a 2xx upstream. Every 2xx of an INVITE goes up,
+// from every branch and also its retransmissions (§16.7 step 5, RFC 6026):
+// the caller ACKs each. When the server transaction has already sent a
+// final response or ended, the 2xx goes statelessly through the transport.
+func (rc *rcontext) forward2xxLocked(resp *sip.Response) {
+	if !rc.finalSent {
+		rc.finalSent = true
+		close(rc.settled)
+	}
+	err := rc.stx.Respond(resp)
+	if err == nil || !rc.invite {
+		if err != nil {
+			rc.p.log.Debug("proxy: forwarding 2xx failed", "err", err)
+		}
+		return
+	}
+	if errors.Is(err, transaction.ErrFinalSent) || errors.Is(err, transaction.ErrTerminated) {
+		resp.Origin = rc.in.Origin
+		err = rc.p.tp.SendResponse(resp)
+	}
+	if err != nil {
+		rc.p.log.Debug("proxy: forwarding 2xx failed", "err", err)
+	}
+}
+
+// cancelPendingLocked CANCELs every branch without a final response
+// (§16.7 step 10, §16.10). A branch that has had no provisional response
+// cannot be cancelled yet (§9.1): the transaction layer sends its CANCEL
+// when one comes, and the branch is counted as answered 487 now, so the
+// caller does not wait for a branch that may never answer.
+func (rc *rcontext) cancelPendingLocked() {
+	for _, b := range rc.branches {
+		if b.final || b.tx == nil {
+			continue
+		}
+		_ = b.tx.Cancel()
+		if !b.provisional {
+			rc.failLocked(b, sip.StatusRequestTerminated)
+		}
+	}
+}
+
+// watchCancel waits for the caller's CANCEL until the answer is out.
+func (rc *rcontext) watchCancel() {
+	defer rc.p.live.Add(-1)
+	select {
+	case <-rc.stx.Cancelled():
+	case <-rc.settled:
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.finalSent {
+		return
+	}
+	rc.p.debug("cancelled by caller", rc.in)
+	rc.stop = true
+	rc.cancelled = true
+	rc.cancelPendingLocked()
+	rc.advanceLocked()
+}
+
+// sendBestLocked sends the best final response upstream (§16.7 step 6).
+func (rc *rcontext) sendBestLocked() {
+	rc.finalSent = true
+	close(rc.settled)
+	resp := rc.bestLocked()
+	rc.p.debug("answered", rc.in, "status", resp.StatusCode, "branches", len(rc.branches))
+	rc.p.respondWith(rc.stx, resp)
+}
+
+// bestLocked chooses the response of §16.7 steps 6 and 7 from the finals
+// collected: a 6xx if any, else one of the lowest class, preferring those
+// that tell the caller how to retry (401, 407, 415, 420, 484). A cancelled
+// request is answered 487 unless a 6xx came. Challenges of every 401 and
+// 407 are merged into a chosen 401 or 407; a chosen 503 becomes 500, since
+// it speaks of the next hop, not of us.
+func (rc *rcontext) bestLocked() *sip.Response {
+	var best *sip.Response
+	for _, r := range rc.finals {
+		if better(r, best) {
+			best = r
+		}
+	}
+	switch {
+	case best == nil:
+		return sip.NewResponse(rc.in, sip.StatusRequestTimeout, "")
+	case rc.cancelled && best.StatusCode < 600 && best.StatusCode != sip.StatusRequestTerminated:
+		for _, r := range rc.finals {
+			if r.StatusCode == sip.StatusRequestTerminated {
+				return r
+			}
+		}
+		return sip.NewResponse(rc.in, sip.StatusRequestTerminated, "")
+	case best.StatusCode == sip.StatusServiceUnavailable:
+		resp := sip.NewResponse(rc.in, sip.StatusServerInternalError, "")
+		if tag := best.ToTag(); tag != "" {
+			resp.SetToTag(tag)
+		}
+		return resp
+	case best.StatusCode == sip.StatusUnauthorized || best.StatusCode == sip.StatusProxyAuthRequired:
+		return rc.mergeChallenges(best)
+	}
+	return best
+}
+
+// better reports whether r beats the current best b.
+func better(r, b *sip.Response) bool {
+	if b == nil {
+		return true
+	}
+	rc, bc := r.StatusCode/100, b.StatusCode/100
+	switch {
+	case bc == 6:
+		return false
+	case rc == 6:
+		return true
+	case rc != bc:
+		return rc < bc
+	}
+	return rc == 4 && rank4xx(r.StatusCode) < rank4xx(b.StatusCode)
+}
+
+// rank4xx orders client errors within their class (§16.7 step 6 leaves the
+// choice to the proxy): first those that say how to resubmit the request,
+// which the RFC asks to prefer; then those that say something about the
+// callee (486 Busy Here, 488, 403, ...); last those that only say a device
+// was not there or did not answer, because with several devices the one
+// that was there speaks for the user.
+func rank4xx(code int) int {
+	switch code {
+	case 401, 407, 415, 420, 484:
+		return 0
+	case 404, 408, 410, 480:
+		return 2
+	}
+	return 1
+}
+
+// mergeChallenges is §16.7 step 7: every WWW-Authenticate and
+// Proxy-Authenticate of every 401 and 407 collected, so the caller can
+// answer all the realms at once.
+func (rc *rcontext) mergeChallenges(best *sip.Response) *sip.Response {
+	out := best.Clone()
+	out.Del("WWW-Authenticate")
+	out.Del("Proxy-Authenticate")
+	for _, r := range rc.finals {
+		if r.StatusCode != sip.StatusUnauthorized && r.StatusCode != sip.StatusProxyAuthRequired {
+			continue
+		}
+		for _, f := range r.Fields() {
+			switch {
+			case f.Is("WWW-Authenticate"):
+				out.Add("WWW-Authenticate", f.Value)
+			case f.Is("Proxy-Authenticate"):
+				out.Add("Proxy-Authenticate", f.Value)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,217 @@
+package proxy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
+)
+
+// branchPrefix starts the branch of every Via this proxy writes on a
+// stateful branch: the magic cookie, a marker, then the 16 hex digits of
+// the loop-detection hash, a dot and a random part unique to the branch.
+const branchPrefix = sip.MagicCookie + "Px"
+
+// statelessPrefix starts the branch of ACKs forwarded statelessly; it is
+// derived from the incoming branch so that retransmissions keep it
+// (§16.11).
+const statelessPrefix = sip.MagicCookie + "Pa"
+
+// loopHash is the part of our branch that §16.6 step 8 and §16.3 step 4 use
+// to tell a loop from a spiral: a hash of what stays the same when the
+// same request comes back unchanged — Request-URI as received, To and From
+// tags, Call-ID, CSeq number, Route, Proxy-Require and Proxy-Authorization.
+// The RFC's list also names the topmost Via, but that value is written by
+// the previous hop and differs on every pass around a loop, which would
+// make every loop look like a spiral; it is left out.
+func loopHash(req *sip.Request) string {
+	h := fnvHash(fnvOffset)
+	h = h.uri(&req.URI)
+	h = h.str(req.ToTag())
+	h = h.str(req.FromTag())
+	h = h.str(req.CallID())
+	if cs, err := req.CSeq(); err == nil {
+		h = h.str(strconv.FormatUint(uint64(cs.Seq), 10))
+	}
+	for _, f := range req.Fields() {
+		if f.Is("Route") || f.Is("Proxy-Require") || f.Is("Proxy-Authorization") {
+			h = h.str(f.Value)
+		}
+	}
+	return hex16(h)
+}
+
+// fnvHash is FNV-1a 64 written out, so that hashing strings costs no
+// allocation (hash.Hash takes []byte through an interface).
+type fnvHash uint64
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+// str hashes s and a separator, so that ("ab","c") and ("a","bc") differ.
+func (h fnvHash) str(s string) fnvHash {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ fnvHash(s[i])) * fnvPrime
+	}
+	return (h ^ 0xff) * fnvPrime
+}
+
+func (h fnvHash) uri(u *sip.URI) fnvHash {
+	var b [256]byte
+	for _, c := range u.AppendTo(b[:0]) {
+		h = (h ^ fnvHash(c)) * fnvPrime
+	}
+	return (h ^ 0xff) * fnvPrime
+}
+
+// looped reports a request that has passed here before with the same loop
+// hash: a Via with our sent-by whose branch carries the hash this request
+// would get now (§16.3 step 4). The same sent-by with another hash is a
+// spiral — the request came back changed, for instance retargeted — and is
+// processed normally.
+func (p *Proxy) looped(req *sip.Request) bool {
+	var hash string
+	id := p.identity()
+	for v, err := range req.Vias() {
+		if err != nil {
+			continue
+		}
+		br := v.Branch()
+		if !strings.HasPrefix(br, branchPrefix) || len(br) < len(branchPrefix)+16 {
+			continue
+		}
+		if !id.isListener(v.Host, v.Port, v.Transport) {
+			continue
+		}
+		if hash == "" {
+			hash = loopHash(req)
+		}
+		if br[len(branchPrefix):len(branchPrefix)+16] == hash {
+			return true
+		}
+	}
+	return false
+}
+
+// uriTransport is the transport a URI asks for (§19.1.1, §26.2): its
+// transport parameter, TLS for sips, else UDP (RFC 3263 NAPTR and SRV
+// selection is not done here).
+func uriTransport(u *sip.URI) string {
+	t := strings.ToUpper(u.Transport())
+	if u.IsSecure() {
+		switch t {
+		case transport.WS, transport.WSS:
+			return transport.WSS
+		}
+		return transport.TLS
+	}
+	if t == "" {
+		return transport.UDP
+	}
+	return t
+}
+
+// resolveURI turns a URI into a next-hop address: maddr if present, else
+// the host, the port or the transport's default.
+func resolveURI(u *sip.URI) (transport.Addr, error) {
+	if !u.IsSIP() || u.Host == "" {
+		return transport.Addr{}, fmt.Errorf("%w: cannot route to %s", transport.ErrNoRoute, u.Scheme)
+	}
+	t := uriTransport(u)
+	host := u.Host
+	if m, ok := u.Param("maddr"); ok && m != "" {
+		host = m
+	}
+	ap, err := transport.Resolve(host, u.Port, t)
+	if err != nil {
+		return transport.Addr{}, err
+	}
+	return transport.Addr{Transport: t, AddrPort: ap, Host: strings.Trim(u.Host, "[]")}, nil
+}
+
+// nextHop is §16.6 step 7: the flow of the target when it has one and no
+// Path, else the top Route, else the Request-URI.
+func nextHop(req *sip.Request, t *Target) (transport.Addr, error) {
+	if t.Flow.AddrPort.IsValid() && len(t.Path) == 0 {
+		f := t.Flow
+		if f.Transport == "" {
+			f.Transport = transport.UDP
+		}
+		f.Transport = strings.ToUpper(f.Transport)
+		return f, nil
+	}
+	if r, ok := topRoute(req); ok {
+		return resolveURI(&r.URI)
+	}
+	return resolveURI(&req.URI)
+}
+
+// recordRoutes reports whether a request gets Record-Route: out-of-dialog
+// requests that create dialogs (§12.1, RFC 6665, RFC 3515). A mid-dialog
+// Record-Route would change nothing (§12.2: the route set is fixed).
+func recordRoutes(req *sip.Request) bool {
+	switch req.Method {
+	case sip.INVITE, sip.SUBSCRIBE, sip.REFER:
+		return req.ToTag() == ""
+	}
+	return false
+}
+
+// rrValue is our Record-Route value for a listener transport.
+func (p *Proxy) rrValue(t string) (string, bool) {
+	host, port, ok := p.tp.ViaHost(t)
+	if !ok {
+		return "", false
+	}
+	return "<sip:" + host + ":" + strconv.Itoa(port) + ";transport=" + strings.ToLower(t) + ";lr>", true
+}
+
+// branchRequest builds the copy of base sent to one target (§16.6 steps 1
+// to 8 past the shared ones) and its next hop. base has already had its
+// routes preprocessed and Max-Forwards decremented.
+func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, hash string) (*sip.Request, transport.Addr, error) {
+	out := base.Clone()
+	out.URI = t.URI // step 2
+	// Step 5: the Path of the registration as pre-loaded Route, first
+	// value on top.
+	for i := len(t.Path) - 1; i >= 0; i-- {
+		out.Prepend("Route", t.Path[i])
+	}
+	dst, err := nextHop(out, t) // step 7
+	if err != nil {
+		return nil, dst, err
+	}
+	// Step 6: a strict router as next hop gets the Request-URI it
+	// expects — its own URI — and the real one goes to the end of Route.
+	if r, ok := topRoute(out); ok && !r.URI.Params.Has("lr") {
+		out.RemoveFirstValue("Route")
+		out.Add("Route", "<"+out.URI.String()+">")
+		out.URI = r.URI
+	}
+	// Step 4: Record-Route. When the request changes transport, a
+	// single value could not be right for both sides: RFC 5658 double
+	// Record-Route, the incoming side below, the outgoing side on top
+	// (the callee's route set starts at the top).
+	if p.rr && recordRoutes(in) {
+		if it := strings.ToUpper(in.Origin.Transport); it != "" && it != dst.Transport {
+			if v, ok := p.rrValue(it); ok {
+				out.Prepend("Record-Route", v)
+			}
+		}
+		if v, ok := p.rrValue(dst.Transport); ok {
+			out.Prepend("Record-Route", v)
+		}
+	}
+	// Step 8: our Via, with the loop hash in its branch.
+	host, port, ok := p.tp.ViaHost(dst.Transport)
+	if !ok {
+		return nil, dst, fmt.Errorf("%w: no %s listener", transport.ErrNoRoute, dst.Transport)
+	}
+	branch := branchPrefix + hash + "." + transaction.NewTag()
+	out.Prepend("Via", "SIP/2.0/"+dst.Transport+" "+host+":"+strconv.Itoa(port)+";branch="+branch)
+	return out, dst, nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
