@@ -411,6 +411,17 @@ func (d *Dialog) NewRequest(method string) (*sip.Request, error) {
 	return d.build(method, d.localSeq), nil
 }
 
+// NextCSeq advances the local sequence number and returns it, for a
+// request rebuilt from one NewRequest made — the retry with credentials
+// after a 401/407 needs a new CSeq (§22.2) within the same dialog.
+func (d *Dialog) NextCSeq() uint32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.localSeq++
+	d.localSeqSet = true
+	return d.localSeq
+}
+
 // NewACK builds the ACK for a 2xx to the INVITE with CSeq number seq
 // (§13.2.2.4): the same CSeq number with method ACK, and the dialog's
 // Request-URI and Route. The caller adds Via (with a new branch) and, when

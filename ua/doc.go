@@ -1,0 +1,37 @@
+// Package ua is Parley's SIP user agent: the UAC and UAS cores of RFC 3261
+// on a transport and transaction stack of its own, with the media of each
+// call. The softphone (`parley phone`) is a thin layer over it, and the PBX
+// builds its call legs on it.
+//
+// What it implements, and where:
+//
+//   - RFC 3261 §8 (requests outside a dialog, the pre-loaded Route of an
+//     outbound proxy, §8.1.3.5 retries with credentials; §22.2 digest
+//     answers come from package auth), §10.2 (REGISTER with refresh before
+//     the granted expiry and removal on Close; 423 Min-Expires), §12 (dialogs,
+//     through package dialog; 481 for requests outside a dialog, 500 for an
+//     out-of-order CSeq), §13 (INVITE: early dialogs from 18x with or without
+//     SDP, the ACK for 2xx sent by the UA core and re-sent on each
+//     retransmitted 2xx, the UAS core's 2xx retransmission with T1 doubling to
+//     T2 until the ACK comes and a BYE after 64*T1 without one, §13.3.1.4),
+//     §9 (CANCEL of an unanswered call; 487 to a cancelled incoming one),
+//     §14 (re-INVITE for hold and resume, answering the far end's, and the
+//     §14.1 glare rule: 491 to a re-INVITE that crosses ours, and a retry after
+//     the randomized delay on receiving 491), §15 (BYE from either side).
+//   - RFC 3264 offer/answer and RFC 6337 §5.3 hold through package sdp; RTP
+//     through package media (one session per call, symmetric RTP, RFC 4733
+//     DTMF in both directions).
+//   - RFC 3428 MESSAGE, sending and receiving (any content type; text/plain
+//     by default), and OPTIONS (§11) both ways.
+//   - RFC 3311 UPDATE within a dialog as a target refresh with an optional
+//     offer.
+//
+// # Concurrency
+//
+// Requests arrive on the transaction layer's workers, ACKs on the
+// transport's reader goroutines; the application calls a [Call]'s methods
+// from its own goroutines. Each Call guards its state with a mutex and never
+// holds it across network waits; one offer/answer exchange at a time per
+// call is enforced by a separate token (§14.1), which is also how glare is
+// detected.
+package ua
