@@ -21,6 +21,21 @@ import (
 
 // Config is the whole file. YAML keys are the snake_case names in the tags.
 type Config struct {
+	// Domain is the SIP domain this server is responsible for: users
+	// register as sip:USER@DOMAIN, and it is the digest realm. Requests
+	// addressed to the server's own listen addresses count as ours too.
+	Domain string `yaml:"domain"`
+	// Auth is "digest" (REGISTER and INVITE/MESSAGE from our users are
+	// challenged, RFC 3261 §22) or "none" (anyone may register and call:
+	// a lab and benchmark mode, logged as a warning at start).
+	Auth string `yaml:"auth"`
+	// Users are the accounts of the domain.
+	Users []User `yaml:"users"`
+	// Data is the directory of the embedded store (registrations survive
+	// restarts there); no external service is needed.
+	Data string `yaml:"data"`
+	// Registrar bounds registration lifetimes (RFC 3261 §10.3).
+	Registrar Registrar `yaml:"registrar"`
 	// Listen is where SIP is served: "udp:127.0.0.1:5060", "tcp:[::1]:5060",
 	// "tls:0.0.0.0:5061", "ws:127.0.0.1:8080", "wss:127.0.0.1:8443".
 	Listen []string `yaml:"listen"`
@@ -34,6 +49,26 @@ type Config struct {
 	Timers Timers `yaml:"timers"`
 	// Limits bound what one peer can make the server do.
 	Limits Limits `yaml:"limits"`
+}
+
+// User is one account. Give password, or ha1 / ha1_sha256 (the digests of
+// "name:domain:password" with MD5 and SHA-256) so that no plain password is
+// stored; with only ha1, phones that choose SHA-256 fail, so give both.
+type User struct {
+	Name      string `yaml:"name"`
+	Password  string `yaml:"password"`
+	HA1       string `yaml:"ha1"`
+	HA1SHA256 string `yaml:"ha1_sha256"`
+}
+
+// String never shows secrets, so a User can be logged.
+func (u User) String() string { return "user " + u.Name }
+
+// Registrar holds the registration lifetime bounds, in seconds.
+type Registrar struct {
+	MinExpires     int `yaml:"min_expires"`     // shorter requests get 423 Interval Too Brief (default 60)
+	MaxExpires     int `yaml:"max_expires"`     // longer requests are shortened to this (default 3600)
+	DefaultExpires int `yaml:"default_expires"` // when the phone names none (default 3600)
 }
 
 // TLSConfig names certificate files.
@@ -92,6 +127,9 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // Default returns the embedded defaults: UDP and TCP on 127.0.0.1:5060.
 func Default() *Config {
 	return &Config{
+		Domain: "example.test",
+		Auth:   "digest",
+		Data:   "./parley-data",
 		Listen: []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
 		Log:    "warn",
 	}
@@ -134,9 +172,56 @@ func Decode(r io.Reader) (*Config, error) {
 	return c, c.Validate()
 }
 
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Validate checks every value before the server starts.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Domain == "" || strings.ContainsAny(c.Domain, " \t;:@<>\"") {
+		errs = append(errs, fmt.Errorf("domain: %q is not a host name", c.Domain))
+	}
+	switch c.Auth {
+	case "digest", "none":
+	default:
+		errs = append(errs, fmt.Errorf("auth: %q is not one of digest, none", c.Auth))
+	}
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: a directory is needed"))
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		switch {
+		case u.Name == "" || strings.ContainsAny(u.Name, " \t;:@<>\"%"):
+			errs = append(errs, fmt.Errorf("users[%d]: name %q is not a valid user part", i, u.Name))
+		case seen[u.Name]:
+			errs = append(errs, fmt.Errorf("users[%d]: %s appears twice", i, u.Name))
+		case u.Password == "" && u.HA1 == "" && u.HA1SHA256 == "":
+			errs = append(errs, fmt.Errorf("users[%d]: %s needs password, ha1 or ha1_sha256", i, u.Name))
+		case u.HA1 != "" && !isHex(u.HA1, 32):
+			errs = append(errs, fmt.Errorf("users[%d]: %s: ha1 must be 32 hex digits", i, u.Name))
+		case u.HA1SHA256 != "" && !isHex(u.HA1SHA256, 64):
+			errs = append(errs, fmt.Errorf("users[%d]: %s: ha1_sha256 must be 64 hex digits", i, u.Name))
+		}
+		seen[u.Name] = true
+	}
+	r := c.Registrar
+	if r.MinExpires < 0 || r.MaxExpires < 0 || r.DefaultExpires < 0 {
+		errs = append(errs, errors.New("registrar: expiry values must not be negative"))
+	}
+	if r.MinExpires > 0 && r.MaxExpires > 0 && r.MinExpires > r.MaxExpires {
+		errs = append(errs, errors.New("registrar: min_expires must not exceed max_expires"))
+	}
 	if len(c.Listen) == 0 {
 		errs = append(errs, errors.New("listen: at least one address is needed"))
 	}

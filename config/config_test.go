@@ -55,3 +55,54 @@ func TestErrorsNameTheLine(t *testing.T) {
 		}
 	}
 }
+
+func TestUsersAndDomain(t *testing.T) {
+	c, err := Decode(strings.NewReader(`
+listen: ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
+domain: example.test
+auth: digest
+users:
+  - name: alice
+    password: secret
+  - name: bob
+    ha1: 0123456789abcdef0123456789abcdef
+data: ./parley-data
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Domain != "example.test" || len(c.Users) != 2 || c.Users[1].HA1 == "" || c.Data != "./parley-data" {
+		t.Fatalf("%+v", c)
+	}
+	if s := c.Users[0].String(); strings.Contains(s, "secret") {
+		t.Fatal("password in String")
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"auth: maybe\n", "auth"},
+		{"users:\n  - name: carol\n", "needs password"},
+		{"users:\n  - name: a\n    password: x\n  - name: a\n    password: y\n", "twice"},
+		{"users:\n  - name: a\n    ha1: xyz\n", "ha1"},
+		{"users:\n  - name: a\n    pasword: x\n", "line 3"},
+		{"registrar:\n  min_expires: 600\n  max_expires: 60\n", "min_expires"},
+	} {
+		_, err := Decode(strings.NewReader(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%q) error %v, want mention of %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestStarter(t *testing.T) {
+	dir := t.TempDir()
+	cfg, path, created, err := LoadOrCreateStarter(dir)
+	if err != nil || !created {
+		t.Fatalf("first start: %v created=%v", err, created)
+	}
+	if len(cfg.Users) != 2 || cfg.Users[0].Name != "alice" || cfg.Users[0].Password == "" || cfg.Users[0].Password == cfg.Users[1].Password {
+		t.Fatalf("users %+v", cfg.Users)
+	}
+	again, path2, created, err := LoadOrCreateStarter(dir)
+	if err != nil || created || path2 != path || again.Users[0].Password != cfg.Users[0].Password {
+		t.Fatalf("second start: %v created=%v", err, created)
+	}
+}

@@ -39,7 +39,7 @@ func BenchmarkUDPOptions(b *testing.B) {
 }
 
 func startServerB(b *testing.B) *Server {
-	cfg := defaultTestConfig("udp:127.0.0.1:0")
+	cfg := defaultTestConfig(b, "udp:127.0.0.1:0")
 	s, err := New(cfg, nil)
 	if err != nil {
 		b.Fatal(err)

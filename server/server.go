@@ -14,9 +14,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
+	"sync"
+	"time"
 
+	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
 	"github.com/parley-sip/parley/transport"
@@ -24,12 +30,23 @@ import (
 
 // Server is one running Parley node.
 type Server struct {
-	cfg  *config.Config
-	log  *slog.Logger
-	tp   *transport.Layer
-	tx   *transaction.Layer
-	caps Capabilities
+	cfg       *config.Config
+	log       *slog.Logger
+	tp        *transport.Layer
+	tx        *transaction.Layer
+	caps      Capabilities
+	store     location.Store
+	registrar *registrar.Registrar
+	verifier  *auth.Verifier // nil with auth: none
+	users     map[string]bool
+	router    Router
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
+
+// registerTimeout bounds one REGISTER's store update.
+const registerTimeout = 5 * time.Second
 
 // New builds a server from a validated config. Nothing listens until Start.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
@@ -51,11 +68,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		cfg: cfg,
 		log: log,
 		caps: Capabilities{
-			Allow:  []string{sip.OPTIONS, sip.ACK, sip.CANCEL},
-			Accept: []string{"application/sdp"},
+			Allow:     []string{sip.OPTIONS, sip.ACK, sip.CANCEL, sip.REGISTER},
+			Accept:    []string{"application/sdp"},
+			Supported: []string{"path"},
 		},
+		users: map[string]bool{},
 	}
 	s.caps.prepare()
+	for _, u := range cfg.Users {
+		s.users[u.Name] = true
+	}
+	if err := s.openAccounts(); err != nil {
+		return nil, err
+	}
 	s.tp = transport.New(transport.Config{
 		Limits: sip.Limits{
 			MaxMessageSize: cfg.Limits.MaxMessageSize,
@@ -111,6 +136,52 @@ func loadTLS(c config.TLSConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
+// openAccounts opens the location store in the data directory and builds
+// the digest verifier and the registrar.
+func (s *Server) openAccounts() error {
+	cfg := s.cfg
+	store, err := location.OpenFile(filepath.Join(cfg.Data, "location"), location.FileOptions{})
+	if err != nil {
+		return fmt.Errorf("data %s: %w", cfg.Data, err)
+	}
+	s.store = store
+	var userExists func(string) bool
+	if cfg.Auth == "digest" {
+		users := make([]auth.User, 0, len(cfg.Users))
+		for _, u := range cfg.Users {
+			users = append(users, auth.User{Name: u.Name, Realm: cfg.Domain, Password: u.Password, HA1: u.HA1, HA1SHA256: u.HA1SHA256})
+		}
+		st, err := auth.NewStaticStore(users)
+		if err != nil {
+			store.Close()
+			return fmt.Errorf("users: %w", err)
+		}
+		if s.verifier, err = auth.NewVerifier(auth.Config{Realm: cfg.Domain, Store: st}); err != nil {
+			store.Close()
+			return err
+		}
+		userExists = func(u string) bool { return s.users[u] }
+	} else {
+		s.log.Warn("auth: none — anyone may register and call as any user of the domain; use only in a lab", "domain", cfg.Domain)
+	}
+	s.registrar, err = registrar.New(registrar.Config{
+		Domains:        []string{cfg.Domain},
+		MinExpires:     cfg.Registrar.MinExpires,
+		MaxExpires:     cfg.Registrar.MaxExpires,
+		DefaultExpires: cfg.Registrar.DefaultExpires,
+		Store:          store,
+		UserExists:     userExists,
+	})
+	if err != nil {
+		store.Close()
+		return err
+	}
+	return nil
+}
+
+// Store returns the location store (registrations).
+func (s *Server) Store() location.Store { return s.store }
+
 // Start opens every listener. On error the ones already open are closed.
 func (s *Server) Start() error {
 	for _, l := range s.cfg.Listen {
@@ -138,29 +209,11 @@ func (s *Server) Transactions() *transaction.Layer { return s.tx }
 // Shutdown stops the server: new requests get 503 while transactions in
 // progress finish, until ctx ends; then listeners and connections close.
 func (s *Server) Shutdown(ctx context.Context) error {
-	errTx := s.tx.Shutdown(ctx)
-	errTp := s.tp.Shutdown(ctx)
-	return errors.Join(errTx, errTp)
-}
-
-// serveSIP is the handler chain for requests outside any transaction.
-func (s *Server) serveSIP(tx *transaction.ServerTx) {
-	req := tx.Request()
-	resp := s.caps.check(req)
-	if resp == nil {
-		switch req.Method {
-		case sip.OPTIONS:
-			resp = s.caps.options(req)
-		case sip.ACK:
-			return
-		default:
-			resp = sip.NewResponse(req, sip.StatusNotImplemented, "")
-		}
-	}
-	if resp.StatusCode > 100 {
-		resp.SetToTag(transaction.NewTag())
-	}
-	if err := tx.Respond(resp); err != nil {
-		s.log.Debug("respond failed", "method", req.Method, "status", resp.StatusCode, "err", err)
-	}
+	s.shutdownOnce.Do(func() {
+		errTx := s.tx.Shutdown(ctx)
+		errTp := s.tp.Shutdown(ctx)
+		errStore := s.store.Close()
+		s.shutdownErr = errors.Join(errTx, errTp, errStore)
+	})
+	return s.shutdownErr
 }

@@ -17,7 +17,7 @@ import (
 // startServer runs a server on free loopback ports for the test.
 func startServer(t *testing.T, listen ...string) *Server {
 	t.Helper()
-	s, err := New(defaultTestConfig(listen...), nil)
+	s, err := New(defaultTestConfig(t, listen...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,9 +32,13 @@ func startServer(t *testing.T, listen ...string) *Server {
 	return s
 }
 
-func defaultTestConfig(listen ...string) *config.Config {
+// defaultTestConfig is the embedded default with its data in a temp dir
+// and no authentication.
+func defaultTestConfig(t testing.TB, listen ...string) *config.Config {
 	cfg := config.Default()
 	cfg.Listen = listen
+	cfg.Data = t.TempDir()
+	cfg.Auth = "none"
 	return cfg
 }
 
@@ -181,9 +185,7 @@ func TestServerOverTCP(t *testing.T) {
 }
 
 func TestShutdownRefusesNewRequests(t *testing.T) {
-	cfg := config.Default()
-	cfg.Listen = []string{"udp:127.0.0.1:0"}
-	s, err := New(cfg, nil)
+	s, err := New(defaultTestConfig(t, "udp:127.0.0.1:0"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(*server.Server)) int {
 	fs := flag.NewFlagSet("parley serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "config file (YAML); without it the embedded defaults are used")
+	configPath := fs.String("config", "", "config file (YAML); without it DATA/parley.yaml is used, written with two demo users on the first start")
+	dataDir := fs.String("data", "", "data directory (the embedded store), overriding the config's data (default ./parley-data)")
 	listen := fs.String("listen", "", "comma-separated listen addresses, overriding the config: udp:127.0.0.1:5060,tcp:127.0.0.1:5060 (also tls:, ws:, wss:)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (overrides the config's log)")
 	trace := fs.Bool("trace", false, "log every SIP message sent and received (implies -log-level debug)")
@@ -44,13 +45,33 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		}
 		return 2
 	}
-	cfg := config.Default()
+	var cfg *config.Config
+	var err error
+	var starterPath string // set when the starter config was written now
 	if *configPath != "" {
-		var err error
 		if cfg, err = config.Load(*configPath); err != nil {
 			fmt.Fprintln(stderr, "parley serve:", err)
 			return 2
 		}
+	} else {
+		dir := *dataDir
+		if dir == "" {
+			dir = config.Default().Data
+		}
+		var path string
+		var created bool
+		if cfg, path, created, err = config.LoadOrCreateStarter(dir); err != nil {
+			fmt.Fprintln(stderr, "parley serve:", err)
+			return 2
+		}
+		if created {
+			starterPath = path
+		} else {
+			fmt.Fprintf(stdout, "parley: using %s\n", path)
+		}
+	}
+	if *dataDir != "" {
+		cfg.Data = *dataDir
 	}
 	if *listen != "" {
 		cfg.Listen = strings.Split(*listen, ",")
@@ -65,6 +86,9 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(stderr, "parley serve:", err)
 		return 2
+	}
+	if starterPath != "" {
+		printWelcome(stdout, cfg, starterPath)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.Log)}))
 	srv, err := server.New(cfg, log)
@@ -91,6 +115,21 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return 1
 	}
 	return 0
+}
+
+// printWelcome tells a newcomer how to register two phones with the demo
+// users of the starter config it just wrote.
+func printWelcome(w io.Writer, cfg *config.Config, path string) {
+	proxy := strings.TrimPrefix(cfg.Listen[0], "udp:")
+	fmt.Fprintf(w, "parley: first start: wrote %s with two demo users.\n", path)
+	fmt.Fprintln(w, "Register two softphones and call from one to the other:")
+	for _, u := range cfg.Users {
+		fmt.Fprintf(w, "  user sip:%s@%s  password %s  (outbound proxy / registrar %s, UDP or TCP)\n", u.Name, cfg.Domain, u.Password, proxy)
+	}
+	if len(cfg.Users) > 1 {
+		fmt.Fprintf(w, "  e.g. parley phone answer --server %s --user %s --password %s\n", proxy, cfg.Users[1].Name, cfg.Users[1].Password)
+		fmt.Fprintf(w, "       parley phone call sip:%s@%s --server %s --user %s --password %s\n", cfg.Users[1].Name, cfg.Domain, proxy, cfg.Users[0].Name, cfg.Users[0].Password)
+	}
 }
 
 func parseLevel(s string) slog.Level {

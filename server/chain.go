@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"strings"
+
+	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+)
+
+// Router serves requests that are not for the server itself: the proxy,
+// later the PBX. It gets requests that passed the checks and, when the
+// server authenticates, authentication.
+type Router interface {
+	ServeSIP(tx *transaction.ServerTx)
+}
+
+// serveSIP is the handler chain for new server transactions, built once:
+// request checks (§8.2, §16.3) → REGISTER to the registrar (after digest
+// authentication, §10.3 step 3) → OPTIONS for the server itself →
+// authentication of our users' initial requests (§22.3, 407) → the router.
+func (s *Server) serveSIP(tx *transaction.ServerTx) {
+	req := tx.Request()
+	if resp := s.caps.check(req); resp != nil {
+		s.respond(tx, resp)
+		return
+	}
+	switch {
+	case req.Method == sip.ACK:
+		return
+	case req.Method == sip.REGISTER:
+		s.serveRegister(tx)
+		return
+	case req.Method == sip.OPTIONS && req.URI.User == "" && s.isOurs(req.URI.Host):
+		s.respond(tx, s.caps.options(req))
+		return
+	case req.Method == sip.CANCEL:
+		// A CANCEL that matched no INVITE transaction (§9.2, §16.10).
+		s.respond(tx, sip.NewResponse(req, sip.StatusCallTransactionDoesNotExist, ""))
+		return
+	}
+	if s.router == nil {
+		resp := sip.NewResponse(req, sip.StatusMethodNotAllowed, "")
+		resp.Add("Allow", s.caps.allow)
+		s.respond(tx, resp)
+		return
+	}
+	if s.verifier != nil && s.mustAuthenticate(req) {
+		user, res := s.verifier.Verify(req, true)
+		if res != auth.OK {
+			s.respond(tx, s.verifier.Reject(req, true, res))
+			return
+		}
+		from, _ := req.From()
+		if from.URI.UserUnescaped() != user {
+			// Authenticated, but claiming to be someone else.
+			s.respond(tx, sip.NewResponse(req, sip.StatusForbidden, "Forbidden: From does not match credentials"))
+			return
+		}
+		s.verifier.Consume(req, true) // §22.3: our credentials stop here
+	}
+	s.router.ServeSIP(tx)
+}
+
+// mustAuthenticate says whether a request is an initial request from one
+// of our users: those are challenged (RFC 3261 §22.3). In-dialog requests
+// and requests from other domains are not (nobody could answer for them),
+// nor CANCEL and ACK, which cannot be challenged (§22.1).
+func (s *Server) mustAuthenticate(req *sip.Request) bool {
+	if req.Method == sip.ACK || req.Method == sip.CANCEL || req.ToTag() != "" {
+		return false
+	}
+	from, err := req.From()
+	if err != nil {
+		return true
+	}
+	return s.isOurs(from.URI.Host)
+}
+
+func (s *Server) serveRegister(tx *transaction.ServerTx) {
+	req := tx.Request()
+	if s.verifier != nil {
+		user, res := s.verifier.Verify(req, false)
+		if res != auth.OK {
+			s.respond(tx, s.verifier.Reject(req, false, res))
+			return
+		}
+		to, err := req.To()
+		if err != nil || to.URI.UserUnescaped() != user {
+			// §10.3 step 4: the authenticated user may only register
+			// its own address-of-record.
+			s.respond(tx, sip.NewResponse(req, sip.StatusForbidden, "Forbidden: may not register another user"))
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
+	defer cancel()
+	s.respond(tx, s.registrar.Register(ctx, req))
+}
+
+// isOurs reports whether a host is the domain or one of our addresses.
+func (s *Server) isOurs(host string) bool {
+	h := strings.ToLower(strings.Trim(host, "[]"))
+	if h == strings.ToLower(s.cfg.Domain) || h == "localhost" {
+		return true
+	}
+	for _, a := range s.tp.LocalAddrs() {
+		if a.AddrPort.Addr().String() == h {
+			return true
+		}
+	}
+	return false
+}
+
+// respond sends resp, adding the To tag a final response needs (§8.2.6.2).
+func (s *Server) respond(tx *transaction.ServerTx, resp *sip.Response) {
+	if resp.StatusCode > 100 {
+		resp.SetToTag(transaction.NewTag())
+	}
+	if err := tx.Respond(resp); err != nil {
+		s.log.Debug("respond failed", "method", tx.Request().Method, "status", resp.StatusCode, "err", err)
+	}
+}
