@@ -30,7 +30,13 @@ type stack struct {
 	addr netip.AddrPort
 }
 
-type stackOpt func(*Config)
+// stackOpt adjusts the proxy's and the transaction layer's configuration.
+type stackOpt func(*Config, *transaction.Config)
+
+// withT1 sets the transaction layer's T1 (the tests' default is testT1).
+func withT1(d time.Duration) stackOpt {
+	return func(_ *Config, tc *transaction.Config) { tc.T1 = d }
+}
 
 func newStack(t testing.TB, loc Locator, opts ...stackOpt) *stack {
 	t.Helper()
@@ -41,18 +47,20 @@ func newStack(t testing.TB, loc Locator, opts ...stackOpt) *stack {
 	a, _ := s.tp.LocalAddr(transport.UDP)
 	s.addr = a.AddrPort
 	var p *Proxy
-	s.txl = transaction.New(transaction.Config{
+	tc := transaction.Config{
 		T1:              testT1,
 		OnAck:           func(ack *sip.Request) { p.HandleAck(ack) },
 		OnStrayResponse: func(r *sip.Response) { p.HandleStrayResponse(r) },
-	}, s.tp, transaction.HandlerFunc(func(tx *transaction.ServerTx) { p.ServeSIP(tx) }))
+	}
 	cfg := Config{
-		Transactions: s.txl, Transport: s.tp, Domains: []string{"example.test"},
+		Transport: s.tp, Domains: []string{"example.test"},
 		Locator: loc, RecordRoute: true,
 	}
 	for _, o := range opts {
-		o(&cfg)
+		o(&cfg, &tc)
 	}
+	s.txl = transaction.New(tc, s.tp, transaction.HandlerFunc(func(tx *transaction.ServerTx) { p.ServeSIP(tx) }))
+	cfg.Transactions = s.txl
 	var err error
 	if p, err = New(cfg); err != nil {
 		t.Fatal(err)
