@@ -77,6 +77,20 @@ func (u *UA) Register(ctx context.Context) (*Registration, error) {
 	return res, nil
 }
 
+// RegisterOnce sends one REGISTER asking for expires (0 removes our
+// binding) and neither refreshes it nor removes it on Close: for a command
+// that registers a phone and exits.
+func (u *UA) RegisterOnce(ctx context.Context, expires time.Duration) (*Registration, error) {
+	if u.isClosed() {
+		return nil, ErrClosed
+	}
+	reg := &registration{
+		callID:  transaction.NewTag() + transaction.NewTag() + "@" + u.host,
+		fromTag: transaction.NewTag(),
+	}
+	return u.register(ctx, reg, expires)
+}
+
 // refresh re-registers before the binding expires: at half its lifetime,
 // so that one lost attempt still leaves time for another.
 func (u *UA) refresh(reg *registration, granted time.Duration) {

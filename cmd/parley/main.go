@@ -35,6 +35,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "phone":
+		return phone(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "parley: unknown command %q\n\n", args[0])
 		usage(stderr)
@@ -57,6 +59,7 @@ func usage(w io.Writer) {
 
 Usage:
   parley serve [flags]     run the server on embedded defaults or a config file
+  parley phone ...         the softphone: call, answer, message, register
   parley version           print the version
   parley help              print this help
 
