@@ -297,7 +297,7 @@ func (c *Call) Stats() media.Stats {
 	return st
 }
 
-// Duration is how long the call has been (or was) answered.
+// AnsweredAt is when the call was answered (zero if it never was).
 func (c *Call) AnsweredAt() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()

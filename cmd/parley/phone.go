@@ -144,7 +144,7 @@ func (f *phoneFlags) newUA(stderr io.Writer, onMessage func(ua.Message)) (*ua.UA
 		}
 		cfg.MediaPortMin, cfg.MediaPortMax = a, b
 	}
-	level := parseLevel(f.logLevel)
+	level := phoneLogLevel(f.logLevel)
 	if f.trace {
 		level = slog.LevelDebug
 		cfg.Trace = true
@@ -507,6 +507,19 @@ func phoneRegister(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stdout, "binding: %s\n", b.String())
 	}
 	return 0
+}
+
+// phoneLogLevel maps --log-level to a slog level (warn when unknown).
+func phoneLogLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelWarn
 }
 
 func flagExit(err error) int {
