@@ -32,7 +32,11 @@
 //     503 turned into 500; a branch that times out counts as 408 (§16.8),
 //     one whose transport failed as 503 (§16.9);
 //   - cancels (§16.10): a CANCEL from the caller cancels every pending
-//     branch; the caller gets the branches' 487.
+//     branch; the caller gets the branches' 487;
+//   - keeps dialogs with phones behind NAT working: the flows of both ends
+//     ride in the user part of our Record-Route (like the flow tokens of
+//     RFC 5626 §5.3), and in-dialog requests from one end go over the other
+//     end's flow.
 //
 // The ACK for a 2xx and 2xx responses that outlived their client transaction
 // are forwarded statelessly ([Proxy.HandleAck], [Proxy.HandleStrayResponse],

@@ -159,13 +159,17 @@ func recordRoutes(req *sip.Request) bool {
 	return false
 }
 
-// rrValue is our Record-Route value for a listener transport.
-func (p *Proxy) rrValue(t string) (string, bool) {
+// rrValue is our Record-Route value for a listener transport, with a flow
+// token as user part when there is one.
+func (p *Proxy) rrValue(t, user string) (string, bool) {
 	host, port, ok := p.tp.ViaHost(t)
 	if !ok {
 		return "", false
 	}
-	return "<sip:" + host + ":" + strconv.Itoa(port) + ";transport=" + strings.ToLower(t) + ";lr>", true
+	if user != "" {
+		user += "@"
+	}
+	return "<sip:" + user + host + ":" + strconv.Itoa(port) + ";transport=" + strings.ToLower(t) + ";lr>", true
 }
 
 // branchRequest builds the copy of base sent to one target (§16.6 steps 1
@@ -195,12 +199,13 @@ func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, has
 	// Record-Route, the incoming side below, the outgoing side on top
 	// (the callee's route set starts at the top).
 	if p.rr && recordRoutes(in) {
+		tok := flowToken(in, t)
 		if it := strings.ToUpper(in.Origin.Transport); it != "" && it != dst.Transport {
-			if v, ok := p.rrValue(it); ok {
+			if v, ok := p.rrValue(it, tok); ok {
 				out.Prepend("Record-Route", v)
 			}
 		}
-		if v, ok := p.rrValue(dst.Transport); ok {
+		if v, ok := p.rrValue(dst.Transport, tok); ok {
 			out.Prepend("Record-Route", v)
 		}
 	}

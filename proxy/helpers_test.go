@@ -204,6 +204,17 @@ func (u *ua) next(d time.Duration, what string, keep func(sip.Message) bool) rec
 	}
 }
 
+// requestFrom waits for a request with the method and returns where it
+// came from.
+func (u *ua) requestFrom(method string) (*sip.Request, netip.AddrPort) {
+	u.t.Helper()
+	r := u.next(5*time.Second, "waiting for "+method, func(m sip.Message) bool {
+		req, ok := m.(*sip.Request)
+		return ok && req.Method == method
+	})
+	return r.msg.(*sip.Request), r.from
+}
+
 // response waits for a response to method with a code other than 100
 // (and, if code != 0, that code).
 func (u *ua) response(method string, code int) *sip.Response {
@@ -325,6 +336,7 @@ type uas struct {
 	delay   time.Duration
 	other   int
 	headers []string // extra header name/value pairs on the INVITE's final
+	contact string   // Contact of its responses (default: its own address)
 
 	mu   sync.Mutex
 	reqs []*sip.Request
@@ -340,6 +352,26 @@ func newUAS(t testing.TB, prov []int, final int, delay time.Duration, opts ...fu
 	go s.loop()
 	t.Cleanup(func() { close(s.stop) })
 	return s
+}
+
+// reply answers with the UAS's own Contact.
+func (s *uas) reply(to netip.AddrPort, req *sip.Request, code int, tag string, extra ...string) {
+	if s.contact != "" && code > 100 && code < 300 {
+		extra = append(extra, "Contact", "<"+s.contact+">")
+		resp := sip.NewResponse(req, code, "")
+		resp.SetToTag(tag)
+		for _, f := range req.Fields() {
+			if f.Is("Record-Route") {
+				resp.Add("Record-Route", f.Value)
+			}
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			resp.Add(extra[i], extra[i+1])
+		}
+		s.send(to, resp)
+		return
+	}
+	s.ua.reply(to, req, code, tag, extra...)
 }
 
 func (s *uas) loop() {

@@ -244,14 +244,23 @@ func (p *Proxy) ServeSIP(stx *transaction.ServerTx) {
 	}
 	hash := loopHash(req)
 	base := req.Clone()
-	p.preprocessRoutes(base)
+	flows := p.preprocessRoutes(base)
 	// §16.6 step 3, done once for all branches.
 	if mf, ok := base.MaxForwards(); ok {
 		base.Set("Max-Forwards", itoa(mf-1))
 	} else {
 		base.Set("Max-Forwards", "70")
 	}
-	targets, code, reason := p.targets(base)
+	var targets []Target
+	var code int
+	var reason string
+	if to := flows.other(req.Origin.Source); to.AddrPort.IsValid() && !base.Has("Route") {
+		// In-dialog, through our Record-Route, from one end: the other
+		// end's flow reaches it even when its Contact is private.
+		targets = []Target{{URI: base.URI, Q: 1000, Flow: to}}
+	} else {
+		targets, code, reason = p.targets(base)
+	}
 	if code != 0 {
 		p.debug("no targets", req, "status", code, "reason", reason)
 		p.respond(stx, code, reason)
@@ -284,9 +293,14 @@ func (p *Proxy) validate(req *sip.Request) (code int, reason, unsupported string
 	return 0, "", ""
 }
 
-// preprocessRoutes applies §16.4 to req (a copy of what was received).
-func (p *Proxy) preprocessRoutes(req *sip.Request) {
+// preprocessRoutes applies §16.4 to req (a copy of what was received) and
+// returns the dialog flows found in the Route values of ours it removed.
+func (p *Proxy) preprocessRoutes(req *sip.Request) dialogFlows {
+	var flows dialogFlows
 	if p.isOwnRecordRoute(&req.URI) && req.Has("Route") {
+		if f, ok := parseFlowToken(req.URI.User); ok {
+			flows = f
+		}
 		// A strict router upstream put our Record-Route value into the
 		// Request-URI and pushed the real Request-URI to the end of
 		// Route (§12.2.1.1, §16.4): take it back.
@@ -305,16 +319,19 @@ func (p *Proxy) preprocessRoutes(req *sip.Request) {
 	for {
 		r, ok := topRoute(req)
 		if !ok || !p.isOurs(&r.URI) {
-			return
+			return flows
+		}
+		if f, ok := parseFlowToken(r.URI.User); ok {
+			flows = f
 		}
 		req.RemoveFirstValue("Route")
 	}
 }
 
 // isOwnRecordRoute reports whether u looks like a URI we put into
-// Record-Route: no user part, our address, lr.
+// Record-Route: no user part but maybe a flow token, our address, lr.
 func (p *Proxy) isOwnRecordRoute(u *sip.URI) bool {
-	return u.IsSIP() && u.User == "" && u.Params.Has("lr") && p.isOurs(u)
+	return u.IsSIP() && (u.User == "" || strings.HasPrefix(u.User, flowTokenPrefix)) && u.Params.Has("lr") && p.isOurs(u)
 }
 
 func topRoute(req *sip.Request) (sip.Address, bool) {

@@ -22,8 +22,13 @@ func (p *Proxy) HandleAck(ack *sip.Request) {
 		return
 	}
 	out := ack.Clone()
-	p.preprocessRoutes(out)
-	if !out.Has("Route") && p.isOurs(&out.URI) {
+	flows := p.preprocessRoutes(out)
+	var t Target
+	t.URI = out.URI
+	if !out.Has("Route") {
+		t.Flow = flows.other(ack.Origin.Source)
+	}
+	if !out.Has("Route") && !t.Flow.AddrPort.IsValid() && p.isOurs(&out.URI) {
 		// A 2xx's Contact naming us: there is no dialog here to take
 		// it further (we are no UA), and looking it up again would
 		// pick a device at random. Drop it.
@@ -40,8 +45,6 @@ func (p *Proxy) HandleAck(ack *sip.Request) {
 	// the incoming branch and sent-by.
 	branch := statelessPrefix + hex16(fnvHash(fnvOffset).str(top.Branch()).str(top.SentBy()))
 	send := func() {
-		var t Target
-		t.URI = out.URI
 		dst, err := nextHop(out, &t)
 		if err != nil {
 			p.debug("ACK not forwarded", ack, "err", err)
@@ -63,7 +66,7 @@ func (p *Proxy) HandleAck(ack *sip.Request) {
 			p.debug("ACK not forwarded", ack, "err", err)
 		}
 	}
-	if needsLookup(out) {
+	if !t.Flow.AddrPort.IsValid() && needsLookup(out) {
 		go send()
 		return
 	}
