@@ -63,6 +63,16 @@ func (s *Server) serveSIP(tx *transaction.ServerTx) {
 	s.router.ServeSIP(tx)
 }
 
+// inline says which requests the chain answers at once without waiting
+// on anything — OPTIONS to the server and the requests its checks refuse —
+// so the transaction layer may run them on the reader goroutine.
+func (s *Server) inline(req *sip.Request) bool {
+	if req.Method == sip.OPTIONS && req.URI.User == "" && s.isOurs(req.URI.Host) {
+		return true
+	}
+	return s.caps.check(req) != nil
+}
+
 // mustAuthenticate says whether a request is an initial request from one
 // of our users: those are challenged (RFC 3261 §22.3). In-dialog requests
 // and requests from other domains are not (nobody could answer for them),
@@ -101,16 +111,11 @@ func (s *Server) serveRegister(tx *transaction.ServerTx) {
 
 // isOurs reports whether a host is the domain or one of our addresses.
 func (s *Server) isOurs(host string) bool {
-	h := strings.ToLower(strings.Trim(host, "[]"))
-	if h == strings.ToLower(s.cfg.Domain) || h == "localhost" {
+	h := strings.Trim(host, "[]")
+	if s.ourHosts[h] {
 		return true
 	}
-	for _, a := range s.tp.LocalAddrs() {
-		if a.AddrPort.Addr().String() == h {
-			return true
-		}
-	}
-	return false
+	return s.ourHosts[strings.ToLower(h)]
 }
 
 // respond sends resp, adding the To tag a final response needs (§8.2.6.2).

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ type Server struct {
 	verifier  *auth.Verifier // nil with auth: none
 	users     map[string]bool
 	router    Router
+	ourHosts  map[string]bool // domain, localhost and listener addresses, lower case
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -107,6 +109,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Workers:     workers,
 		QueueSize:   cfg.Limits.Queue,
 		RetryAfter:  cfg.Limits.RetryAfter,
+		Inline:      s.inline,
 	}, s.tp, transaction.HandlerFunc(s.serveSIP))
 	s.tp.SetHandler(s.tx)
 	return s, nil
@@ -194,6 +197,11 @@ func (s *Server) Start() error {
 			return fmt.Errorf("listen %s: %w", l, err)
 		}
 	}
+	hosts := map[string]bool{strings.ToLower(s.cfg.Domain): true, "localhost": true}
+	for _, a := range s.tp.LocalAddrs() {
+		hosts[a.AddrPort.Addr().String()] = true
+	}
+	s.ourHosts = hosts
 	return nil
 }
 

@@ -64,6 +64,13 @@ type Config struct {
 	// omits the header).
 	RetryAfter int
 
+	// Inline, when set, picks requests whose handler is quick and never
+	// blocks (stateless answers, OPTIONS to the server itself): those run
+	// on the transport's reader goroutine instead of a worker, which saves
+	// a goroutine handoff and often a thread wake-up per request. Anything
+	// that may wait (I/O, other transactions) must go to the workers.
+	Inline func(req *sip.Request) bool
+
 	// ResponseBuffer is the capacity of a ClientTx's Responses channel
 	// (default 8, minimum 2). A provisional response that finds it full is
 	// dropped; a final response always has room.

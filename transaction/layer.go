@@ -227,6 +227,13 @@ func (l *Layer) newServer(key serverKey, req *sip.Request) {
 	}
 	l.started()
 	l.stats.server.Add(1)
+	if l.cfg.Inline != nil && l.cfg.Inline(req) {
+		// Quick, non-blocking work runs on the transport's reader
+		// goroutine: no handoff, no thread to wake (bounded by the
+		// number of readers).
+		l.serve(tx)
+		return
+	}
 	select {
 	case l.queue <- tx:
 		if tx.invite && l.cfg.TryingDelay > 0 {

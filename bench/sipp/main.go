@@ -97,6 +97,9 @@ func main() {
 		{"parley", func(port int) (*exec.Cmd, error) {
 			cmd := exec.Command(bin, "serve", "--listen", fmt.Sprintf("udp:127.0.0.1:%d,tcp:127.0.0.1:%d", port, port))
 			cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(*procs))
+			if g := os.Getenv("PARLEY_BENCH_GOGC"); g != "" {
+				cmd.Env = append(cmd.Env, "GOGC="+g)
+			}
 			return cmd, nil
 		}},
 	}

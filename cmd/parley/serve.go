@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +36,7 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	listen := fs.String("listen", "", "comma-separated listen addresses, overriding the config: udp:127.0.0.1:5060,tcp:127.0.0.1:5060 (also tls:, ws:, wss:)")
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error (overrides the config's log)")
 	trace := fs.Bool("trace", false, "log every SIP message sent and received (implies -log-level debug)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for diagnosis)")
 	grace := fs.Duration("shutdown-grace", 10*time.Second, "how long Shutdown lets transactions finish")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: parley serve [flags]")
@@ -89,6 +92,25 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	if starterPath != "" {
 		printWelcome(stdout, cfg, starterPath)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "parley serve:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "parley serve:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if os.Getenv("GOGC") == "" {
+		// A SIP server's live heap is small and its garbage rate high:
+		// collecting at 4x growth instead of 2x halves the collections
+		// (and their thread wake-ups) for a few MB more. GOGC overrides.
+		debug.SetGCPercent(400)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.Log)}))
 	srv, err := server.New(cfg, log)
