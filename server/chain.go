@@ -30,9 +30,13 @@ func (s *Server) serveSIP(tx *transaction.ServerTx) {
 	case req.Method == sip.ACK:
 		return
 	case req.Method == sip.REGISTER:
-		s.serveRegister(tx)
+		s.serveRegister(tx) // the registrar checks Require itself
 		return
 	case req.Method == sip.OPTIONS && req.URI.User == "" && s.isOurs(req.URI.Host):
+		if resp := s.caps.checkRequire(req); resp != nil {
+			s.respond(tx, resp)
+			return
+		}
 		s.respond(tx, s.caps.options(req))
 		return
 	case req.Method == sip.CANCEL:

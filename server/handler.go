@@ -79,22 +79,26 @@ func (c *Capabilities) check(req *sip.Request) *sip.Response {
 		resp.Add("Allow", c.allow)
 		return resp
 	}
-	// §8.2.2.3: Require naming extensions we do not support (never for
-	// CANCEL, whose Require is not examined).
-	if req.Method != sip.CANCEL {
-		var unsupported []string
-		for tag := range req.Values("Require") {
-			if !c.supports(tag) {
-				unsupported = append(unsupported, tag)
-			}
-		}
-		if len(unsupported) > 0 {
-			resp := sip.NewResponse(req, sip.StatusBadExtension, "")
-			resp.Add("Unsupported", strings.Join(unsupported, ", "))
-			return resp
+	return nil
+}
+
+// checkRequire answers a request the server serves itself (REGISTER,
+// OPTIONS to us) whose Require names extensions it does not support with
+// 420 and Unsupported (§8.2.2.3). Requests for the proxy are not checked:
+// a proxy must not refuse them for Require (§16.3).
+func (c *Capabilities) checkRequire(req *sip.Request) *sip.Response {
+	var unsupported []string
+	for tag := range req.Values("Require") {
+		if !c.supports(tag) {
+			unsupported = append(unsupported, tag)
 		}
 	}
-	return nil
+	if len(unsupported) == 0 {
+		return nil
+	}
+	resp := sip.NewResponse(req, sip.StatusBadExtension, "")
+	resp.Add("Unsupported", strings.Join(unsupported, ", "))
+	return resp
 }
 
 // options answers an OPTIONS addressed to the server (§11.2).

@@ -23,6 +23,7 @@ import (
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
@@ -41,6 +42,7 @@ type Server struct {
 	verifier  *auth.Verifier // nil with auth: none
 	users     map[string]bool
 	router    Router
+	proxy     *proxy.Proxy
 	ourHosts  map[string]bool // domain, localhost and listener addresses, lower case
 
 	shutdownOnce sync.Once
@@ -49,6 +51,9 @@ type Server struct {
 
 // registerTimeout bounds one REGISTER's store update.
 const registerTimeout = 5 * time.Second
+
+// timerC is the proxy's INVITE timer C (§16.6 step 11: more than 3 minutes).
+const timerC = 3*time.Minute + 10*time.Second
 
 // New builds a server from a validated config. Nothing listens until Start.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
@@ -70,7 +75,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		cfg: cfg,
 		log: log,
 		caps: Capabilities{
-			Allow:     []string{sip.OPTIONS, sip.ACK, sip.CANCEL, sip.REGISTER},
+			Allow: []string{sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.OPTIONS, sip.REGISTER,
+				sip.MESSAGE, sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.SUBSCRIBE, sip.NOTIFY},
 			Accept:    []string{"application/sdp"},
 			Supported: []string{"path"},
 		},
@@ -110,8 +116,40 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		QueueSize:   cfg.Limits.Queue,
 		RetryAfter:  cfg.Limits.RetryAfter,
 		Inline:      s.inline,
+		// §16.6 step 11: a proxy's INVITE branches give up 3 minutes
+		// after the last provisional response.
+		TimerC: timerC,
+		// The ACK for a 2xx and stray 2xx responses pass through the
+		// proxy statelessly (§16.7, §16.11).
+		OnAck: func(ack *sip.Request) {
+			if s.proxy != nil {
+				s.proxy.HandleAck(ack)
+			}
+		},
+		OnStrayResponse: func(resp *sip.Response) {
+			if s.proxy != nil {
+				s.proxy.HandleStrayResponse(resp)
+			}
+		},
 	}, s.tp, transaction.HandlerFunc(s.serveSIP))
 	s.tp.SetHandler(s.tx)
+	var userExists func(string) bool
+	if cfg.Auth == "digest" {
+		userExists = func(u string) bool { return s.users[u] }
+	}
+	s.proxy, err = proxy.New(proxy.Config{
+		Transactions: s.tx,
+		Transport:    s.tp,
+		Domains:      []string{cfg.Domain},
+		Locator:      &proxy.LocationLocator{Store: s.store, UserExists: userExists},
+		RecordRoute:  true,
+		Logger:       log,
+	})
+	if err != nil {
+		s.store.Close()
+		return nil, err
+	}
+	s.router = s.proxy
 	return s, nil
 }
 

@@ -134,7 +134,7 @@ func TestServerAnswers(t *testing.T) {
 			}
 			return ""
 		}},
-		{"known method not served", msg("SUBSCRIBE", "sip:127.0.0.1", "Event: presence"), 405, func(r *sip.Response) string {
+		{"known method not served", msg("PUBLISH", "sip:127.0.0.1", "Event: presence"), 405, func(r *sip.Response) string {
 			if !r.HasOption("Allow", "OPTIONS") {
 				return "405 without Allow"
 			}
