@@ -96,7 +96,7 @@ type Limits struct {
 	MaxConns          int      `yaml:"max_conns"`            // stream connections in all, default 10000
 	IdleTimeout       Duration `yaml:"idle_timeout"`         // close idle stream connections, default 5m
 	Workers           int      `yaml:"workers"`              // request handlers running at once, default 4×CPUs
-	Queue             int      `yaml:"queue"`                // requests waiting for a handler before 503, default 1024
+	Queue             int      `yaml:"queue"`                // requests waiting for a handler before 503, default 4096
 	RetryAfter        int      `yaml:"retry_after"`          // seconds in the Retry-After of an overload 503, default 5
 	UDPReaders        int      `yaml:"udp_readers"`          // sockets and reader goroutines per UDP address, default the number of CPUs
 }
