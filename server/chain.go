@@ -116,10 +116,11 @@ func (s *Server) serveRegister(tx *transaction.ServerTx) {
 // isOurs reports whether a host is the domain or one of our addresses.
 func (s *Server) isOurs(host string) bool {
 	h := strings.Trim(host, "[]")
-	if s.ourHosts[h] {
+	hosts := *s.ourHosts.Load()
+	if hosts[h] {
 		return true
 	}
-	return s.ourHosts[strings.ToLower(h)]
+	return hosts[strings.ToLower(h)]
 }
 
 // respond sends resp, adding the To tag a final response needs (§8.2.6.2).

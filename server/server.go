@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-sip/parley/auth"
@@ -43,7 +44,10 @@ type Server struct {
 	users     map[string]bool
 	router    Router
 	proxy     *proxy.Proxy
-	ourHosts  map[string]bool // domain, localhost and listener addresses, lower case
+	// ourHosts is the set of hosts that name this server (domain,
+	// localhost, listener addresses), swapped whole once the listeners are
+	// bound: reader goroutines consult it while Start is still running.
+	ourHosts atomic.Pointer[map[string]bool]
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -83,6 +87,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		users: map[string]bool{},
 	}
 	s.caps.prepare()
+	initial := map[string]bool{strings.ToLower(cfg.Domain): true, "localhost": true}
+	s.ourHosts.Store(&initial)
 	for _, u := range cfg.Users {
 		s.users[u.Name] = true
 	}
@@ -239,7 +245,7 @@ func (s *Server) Start() error {
 	for _, a := range s.tp.LocalAddrs() {
 		hosts[a.AddrPort.Addr().String()] = true
 	}
-	s.ourHosts = hosts
+	s.ourHosts.Store(&hosts)
 	return nil
 }
 

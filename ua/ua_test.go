@@ -394,8 +394,12 @@ func TestGlare491(t *testing.T) {
 			t.Fatalf("hold: %v", err)
 		}
 	}
-	if n := seen.Load(); n < 4 {
-		t.Errorf("%d re-INVITEs received: want the 2 that crossed (491) and 2 retries", n)
+	// The two that crossed (491) and at least one retry; the second
+	// retry may find the first already done and the roles settled (timing
+	// under the race detector varies), so the hold state below is what
+	// must hold.
+	if n := seen.Load(); n < 3 {
+		t.Errorf("%d re-INVITEs received: want the 2 that crossed (491) and the retries", n)
 	}
 	t.Logf("glare resolved in %v", time.Since(start).Round(10*time.Millisecond))
 	if !p.ac.OnHold() || !p.bc.OnHold() {
