@@ -289,22 +289,7 @@ func trimLeftLWS(s string) string {
 	return s
 }
 
-// tokenChars is the token alphabet of RFC 3261 §25.1.
-var tokenChars = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-.!%*_+`'~" {
-		t[c] = true
-	}
-	return t
-}()
-
-func isTokenChar(c byte) bool { return tokenChars[c] }
+func isTokenChar(c byte) bool { return sip.IsTokenChar(c) }
 
 // parseNC parses the 8 hex digits of a nonce-count (RFC 7616 §3.4).
 func parseNC(s string) (uint32, bool) {

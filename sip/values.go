@@ -348,6 +348,10 @@ var tokenChars = func() (t [256]bool) {
 
 func isTokenChar(c byte) bool { return tokenChars[c] }
 
+// IsTokenChar reports whether c may appear in a token (§25.1), for other
+// packages that scan SIP grammar (digest parameters, for one).
+func IsTokenChar(c byte) bool { return tokenChars[c] }
+
 func isToken(s string) bool {
 	if s == "" {
 		return false

@@ -144,7 +144,7 @@ func (f *phoneFlags) newUA(stderr io.Writer, onMessage func(ua.Message)) (*ua.UA
 		}
 		cfg.MediaPortMin, cfg.MediaPortMax = a, b
 	}
-	level := phoneLogLevel(f.logLevel)
+	level := parseLevel(f.logLevel)
 	if f.trace {
 		level = slog.LevelDebug
 		cfg.Trace = true
@@ -363,14 +363,7 @@ func phoneCall(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return 1
 	}
-	runCall(ctx, c, *duration, *dtmf, p)
-	<-c.Done()
-	p.ended(c)
-	p.stats(c)
-	if !cleanEnd(c) {
-		return 1
-	}
-	return 0
+	return finishCall(ctx, c, *duration, *dtmf, p)
 }
 
 func phoneAnswer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -424,14 +417,7 @@ func phoneAnswer(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		p.printf("answer failed: %v", err)
 		return 1
 	}
-	runCall(ctx, c, *duration, *dtmf, p)
-	<-c.Done()
-	p.ended(c)
-	p.stats(c)
-	if !cleanEnd(c) {
-		return 1
-	}
-	return 0
+	return finishCall(ctx, c, *duration, *dtmf, p)
 }
 
 func phoneMessage(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -509,22 +495,23 @@ func phoneRegister(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return 0
 }
 
-// phoneLogLevel maps --log-level to a slog level (warn when unknown).
-func phoneLogLevel(s string) slog.Level {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug
-	case "info":
-		return slog.LevelInfo
-	case "error":
-		return slog.LevelError
-	}
-	return slog.LevelWarn
-}
-
 func flagExit(err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	return 2
+}
+
+// finishCall runs an answered call to its end (duration, DTMF), prints how
+// it ended and its RTP statistics, and returns the exit code: 0 for a call
+// that ended cleanly.
+func finishCall(ctx context.Context, c *ua.Call, duration time.Duration, dtmf string, p *printer) int {
+	runCall(ctx, c, duration, dtmf, p)
+	<-c.Done()
+	p.ended(c)
+	p.stats(c)
+	if !cleanEnd(c) {
+		return 1
+	}
+	return 0
 }
