@@ -29,6 +29,13 @@ type Config struct {
 	// challenged, RFC 3261 §22) or "none" (anyone may register and call:
 	// a lab and benchmark mode, logged as a warning at start).
 	Auth string `yaml:"auth"`
+	// DigestAlgorithms are the digest algorithms challenged with, one
+	// WWW-Authenticate/Proxy-Authenticate each, the preferred first (RFC
+	// 8760 §2.4): "SHA-256", "MD5". Default [SHA-256, MD5]. Some phones
+	// give up on the first challenge they cannot answer instead of using
+	// the next (baresip 1.0 / libre before 2.x: "Function not
+	// implemented"); for them, and for users with only ha1, use [MD5].
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
 	// Users are the accounts of the domain.
 	Users []User `yaml:"users"`
 	// Data is the directory of the embedded store (registrations survive
@@ -195,6 +202,11 @@ func (c *Config) Validate() error {
 	case "digest", "none":
 	default:
 		errs = append(errs, fmt.Errorf("auth: %q is not one of digest, none", c.Auth))
+	}
+	for i, a := range c.DigestAlgorithms {
+		if a != "SHA-256" && a != "MD5" {
+			errs = append(errs, fmt.Errorf("digest_algorithms[%d]: %q is not one of SHA-256, MD5", i, a))
+		}
 	}
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: a directory is needed"))

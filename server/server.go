@@ -203,7 +203,7 @@ func (s *Server) openAccounts() error {
 			store.Close()
 			return fmt.Errorf("users: %w", err)
 		}
-		if s.verifier, err = auth.NewVerifier(auth.Config{Realm: cfg.Domain, Store: st}); err != nil {
+		if s.verifier, err = auth.NewVerifier(auth.Config{Realm: cfg.Domain, Store: st, Algorithms: cfg.DigestAlgorithms}); err != nil {
 			store.Close()
 			return err
 		}
