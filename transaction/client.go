@@ -105,6 +105,11 @@ func (l *Layer) startClient(req *sip.Request, dst transport.Addr, withChan bool)
 		req.RemoveFirstValue("Via")
 		req.Prepend("Via", via.String())
 	}
+	if p, ok := l.sender.(RequestPreparer); ok {
+		// The transport may move the request to another transport
+		// (§18.1.1: too large for UDP); the timers must follow.
+		dst = p.PrepareRequest(req, dst)
+	}
 	tx := &ClientTx{
 		l:        l,
 		key:      clientKey{branch: branch, method: req.Method},

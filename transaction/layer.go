@@ -28,6 +28,14 @@ type Sender interface {
 	SendResponse(resp *sip.Response) error
 }
 
+// RequestPreparer is an optional Sender method: it is given each request
+// before its client transaction starts and returns the destination actually
+// used, so that a request the transport moves from UDP to TCP (RFC 3261
+// §18.1.1) runs the reliable-transport timers, not UDP retransmissions.
+type RequestPreparer interface {
+	PrepareRequest(req *sip.Request, dst transport.Addr) transport.Addr
+}
+
 // Handler is the transaction user of new server transactions.
 //
 // ServeSIP runs on one of the layer's workers for every request that starts

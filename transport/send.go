@@ -24,6 +24,15 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b 
 // its top Via changed to say so (§18.1.1). Over a stream an existing
 // connection to dst is reused, else one is opened.
 func (l *Layer) SendRequest(req *sip.Request, dst Addr) error {
+	return l.send(req, l.PrepareRequest(req, dst), netip.AddrPort{})
+}
+
+// PrepareRequest returns the destination a request will really use: over
+// UDP, a request larger than the path MTU allows goes over TCP when there is
+// a TCP listener, and its top Via is changed to say so (§18.1.1). The
+// transaction layer calls it once per client transaction, so that its
+// timers follow the transport used; SendRequest applies it to every send.
+func (l *Layer) PrepareRequest(req *sip.Request, dst Addr) Addr {
 	if dst.Transport == "" {
 		dst.Transport = UDP
 	}
@@ -33,7 +42,7 @@ func (l *Layer) SendRequest(req *sip.Request, dst Addr) error {
 			dst.Transport = TCP
 		}
 	}
-	return l.send(req, dst, netip.AddrPort{})
+	return dst
 }
 
 // switchViaTransport rewrites the transport of the top Via (§18.1.1).
