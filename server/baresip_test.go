@@ -70,7 +70,8 @@ func decodedTone(b *peertest.Baresip) (freq, level float64, length time.Duration
 
 // TestBaresipRegisterCallRestart is the acceptance test of the registrar,
 // digest authentication and the forking proxy with a real peer: two
-// baresip instances register as alice and bob with digest auth, alice calls
+// baresip instances register with digest auth, alice over UDP and bob over
+// TCP (so the proxy crosses transports), alice calls
 // sip:bob@example.test through the server, bob answers automatically, the
 // call lasts about 3 s with tones both ways (alice 1000 Hz, bob 600 Hz,
 // checked in what each decoded), alice hangs up and both see the call
@@ -92,14 +93,23 @@ func TestBaresipRegisterCallRestart(t *testing.T) {
 	alice := peertest.StartBaresip(t, peertest.BaresipConfig{User: "alice", Password: "wonderland", Domain: "example.test",
 		Proxy: proxy, Tone: 1000, AnswerMode: "manual"})
 	bob := peertest.StartBaresip(t, peertest.BaresipConfig{User: "bob", Password: "builder", Domain: "example.test",
-		Proxy: proxy, Tone: 600, AnswerMode: "auto"})
-	for _, b := range []*peertest.Baresip{alice, bob} {
+		Proxy: proxy, Transport: "tcp", Tone: 600, AnswerMode: "auto"})
+	for _, tc := range []struct {
+		b         *peertest.Baresip
+		transport string
+	}{{alice, "UDP"}, {bob, "TCP"}} {
+		b := tc.b
 		if err := b.WaitRegistered(10 * time.Second); err != nil {
 			t.Fatal(err)
 		}
+		var bs []location.Binding
 		if !peertest.WaitFor(2*time.Second, func() bool { _, ok := lookupPort(t, s, b.AOR, b.SIPPort); return ok }) {
-			bs, _ := lookupPort(t, s, b.AOR, b.SIPPort)
+			bs, _ = lookupPort(t, s, b.AOR, b.SIPPort)
 			t.Fatalf("%s registered, but the store has %v", b.AOR, bs)
+		}
+		bs, _ = lookupPort(t, s, b.AOR, b.SIPPort)
+		if len(bs) != 1 || bs[0].Transport != tc.transport {
+			t.Errorf("%s: bindings %+v, want one over %s", b.AOR, bs, tc.transport)
 		}
 	}
 	// A registration with digest auth means baresip answered a 401.
@@ -145,13 +155,13 @@ func TestBaresipRegisterCallRestart(t *testing.T) {
 			t.Errorf("after restart %s has %v, want a binding at port %d", b.AOR, bs, b.SIPPort)
 		}
 	}
-	// Stopped with SIGTERM, baresip de-registers (through the restarted
-	// server, which needs no new nonce from the client's point of view
-	// beyond one more challenge).
+	// Stopped with SIGTERM, baresip de-registers through the restarted
+	// server (bob over a new TCP connection).
 	for _, b := range []*peertest.Baresip{alice, bob} {
 		st := time.Now()
 		b.Stop()
-		if bs, ok := lookupPort(t, s2, b.AOR, b.SIPPort); ok {
+		gone := peertest.WaitFor(2*time.Second, func() bool { _, ok := lookupPort(t, s2, b.AOR, b.SIPPort); return !ok })
+		if bs, _ := lookupPort(t, s2, b.AOR, b.SIPPort); !gone {
 			t.Errorf("%s still has %v after baresip stopped (de-registered)", b.AOR, bs)
 		}
 		t.Logf("%s stopped in %v", b.AOR, time.Since(st).Round(time.Millisecond))

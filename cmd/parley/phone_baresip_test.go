@@ -191,19 +191,38 @@ func TestBaresipPhone(t *testing.T) {
 	})
 
 	// baresip (alice, 800 Hz) calls `parley phone answer` registered as
-	// bob; baresip hangs up first.
+	// bob; baresip hangs up first. Before the call, MESSAGEs both ways:
+	// baresip to the waiting parley phone, `parley phone message` (carol)
+	// to baresip.
 	t.Run("baresip-calls-answer", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "out.wav")
 		r := startPhone(ctx, "answer", "--server", srv, "--domain", "example.test", "--user", "bob", "--password", "builder",
 			"--play", tone1000, "--record", out, "--wait", "20s", "--rtp-ports", rtpPorts(t))
 		alice := peertest.StartBaresip(t, peertest.BaresipConfig{User: "alice", Password: "wonderland", Domain: "example.test",
-			Proxy: srv, Tone: 800})
+			Proxy: srv, Tone: 800, Stdio: true, Contacts: []string{`"Bob" <sip:bob@example.test>`}})
 		if !peertest.WaitFor(10*time.Second, func() bool { return strings.Contains(r.stdout.String(), "waiting for a call") }) {
 			t.Fatalf("parley phone answer did not register:\n%s", r)
 		}
 		if err := alice.WaitRegistered(10 * time.Second); err != nil {
 			t.Fatal(err)
 		}
+
+		alice.MustCommand("message", "hello parley")
+		if !peertest.WaitFor(5*time.Second, func() bool {
+			return strings.Contains(r.stdout.String(), "message from sip:alice@example.test: hello parley")
+		}) {
+			t.Errorf("parley phone answer did not print baresip's MESSAGE:\n%s\nbaresip:\n%s", r, alice.Tail(40))
+		}
+		var mOut, mErr syncBuffer
+		if code := phoneContext(ctx, []string{"message", "sip:alice@example.test", "hello baresip", "--server", srv,
+			"--domain", "example.test", "--user", "carol", "--password", "carolpw"}, &mOut, &mErr); code != 0 ||
+			!strings.Contains(mOut.String(), "message delivered: 200") {
+			t.Errorf("parley phone message: exit %d\n%s\n%s", code, mOut.String(), mErr.String())
+		}
+		if !peertest.WaitFor(3*time.Second, func() bool { return strings.Contains(alice.Log(), `sip:carol@example.test: "hello baresip"`) }) {
+			t.Errorf("baresip did not show parley's MESSAGE:\n%s", alice.Tail(40))
+		}
+
 		alice.MustCommand("dial", "sip:bob@example.test")
 		est := alice.MustWaitEvent("CALL_ESTABLISHED", 10*time.Second)
 		time.Sleep(3 * time.Second)
@@ -238,6 +257,12 @@ func TestBaresipPhone(t *testing.T) {
 		for _, e := range carol.Events() {
 			if e.Type == "CALL_ESTABLISHED" {
 				t.Errorf("baresip established a cancelled call: %+v", e)
+			}
+		}
+		// What crossed the wire at baresip (its -s trace).
+		for _, want := range []string{"CANCEL sip:carol", "SIP/2.0 487 Request Terminated"} {
+			if !strings.Contains(carol.Log(), want) {
+				t.Errorf("baresip's trace lacks %q:\n%s", want, carol.Tail(60))
 			}
 		}
 		t.Logf("baresip: call closed %q after %v", closed.Param, closed.At.Sub(r.start).Round(time.Millisecond))
@@ -282,6 +307,14 @@ func TestBaresipPhone(t *testing.T) {
 		r.expect(t, "DTMF received: 1", "DTMF received: 2", "DTMF received: 3", "DTMF received: #",
 			"remote-hold", "remote-resume", "hung up by the far end")
 		checkTone(t, "parley recorded", out, 800, 2*time.Second)
+		// The hold was a re-INVITE offering sendonly, answered recvonly,
+		// and the resume one offering sendrecv again.
+		log := alice.Log()
+		hold := strings.Index(log, "a=sendonly")
+		if hold < 0 || !strings.Contains(log[hold:], "a=recvonly") || !strings.Contains(log[hold:], "a=sendrecv") {
+			t.Errorf("baresip's trace lacks the hold/resume offers and answers:\n%s", peertest.Tail(log, 120))
+		}
+		t.Logf("parley phone answer:\n%s", r.stdout.String())
 	})
 }
 

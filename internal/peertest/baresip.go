@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ type BaresipConfig struct {
 	// RegInt is the registration interval in seconds (default 600); a
 	// negative value means do not register.
 	RegInt int
+	// Contacts are lines of the contacts file ("\"Bob\" <sip:bob@example.test>");
+	// the message command sends to the current contact, the first one.
+	Contacts []string
 	// Stdio loads the stdio UI module (needed to see incoming MESSAGE text
 	// in the log); its stdin is a FIFO the helper keeps open.
 	Stdio bool
@@ -292,7 +296,7 @@ func StartBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 	}
 	acct += ";audio_codecs=pcmu,pcma"
 	write("accounts", acct+"\n")
-	write("contacts", "")
+	write("contacts", strings.Join(cfg.Contacts, "\n")+"\n")
 
 	args := []string{"-4", "-s", "-f", dir}
 	if cfg.Stdio {
@@ -513,38 +517,55 @@ func (b *Baresip) EventTypes() string {
 	return "[" + strings.Join(s, " ") + "]"
 }
 
-// WaitRegistered waits until the account is registered: a REGISTER_OK
-// event, or (when that came before the control connection) reginfo
-// showing the account OK.
+// WaitRegistered waits until the account is registered: reginfo showing
+// it OK, or a REGISTER_OK event (the first REGISTER_OK usually comes
+// before the control connection and is lost). A failed registration
+// (REGISTER_FAIL, or ERR in reginfo) ends the wait at once.
 func (b *Baresip) WaitRegistered(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if _, err := b.WaitEventFunc(func(e BaresipEvent) bool { return e.Type == "REGISTER_OK" }, "REGISTER_OK", 200*time.Millisecond); err == nil {
+		out, err := b.Command("reginfo", "")
+		switch {
+		case err != nil:
+			return err
+		case regState(out) == "OK":
 			return nil
+		case regState(out) == "ERR":
+			return fmt.Errorf("baresip %s: registration failed (reginfo %q); log:\n%s", b.AOR, out, b.Tail(40))
 		}
 		for _, e := range b.Events() {
 			if e.Type == "REGISTER_FAIL" {
 				return fmt.Errorf("baresip %s: REGISTER_FAIL %s; log:\n%s", b.AOR, e.Param, b.Tail(40))
 			}
 		}
-		if out, err := b.Command("reginfo", ""); err == nil && registeredIn(out) {
-			return nil
-		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("baresip %s: not registered within %v; events %s; log:\n%s", b.AOR, timeout, b.EventTypes(), b.Tail(40))
+		}
+		if _, err := b.WaitEvent("REGISTER_OK", 100*time.Millisecond); err == nil {
+			return nil
 		}
 	}
 }
 
-// registeredIn reads reginfo output: baresip 1.0 prints the account
-// followed by "OK" when registered ("zzz" when not yet, "ERR" on failure).
-func registeredIn(reginfo string) bool {
-	for _, line := range strings.Split(reginfo, "\n") {
-		if strings.Contains(line, "sip:") && strings.Contains(line, "OK") {
-			return true
+// ansi matches terminal colour sequences.
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// regState reads the account's state from reginfo output: baresip 1.0
+// prints "> sip:user@domain  OK  Expires 600s" (coloured) when registered,
+// "ERR" when registration failed and nothing when not yet registered.
+func regState(reginfo string) string {
+	for _, line := range strings.Split(ansi.ReplaceAllString(reginfo, ""), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasPrefix(f[1], "sip:") {
+			continue
+		}
+		for _, w := range f[2:] {
+			if w == "OK" || w == "ERR" {
+				return w
+			}
 		}
 	}
-	return false
+	return ""
 }
 
 // DecodedWAV returns the path of the newest dump-*-dec.wav (the audio

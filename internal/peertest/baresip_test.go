@@ -42,3 +42,15 @@ func TestBaresipDirectCall(t *testing.T) {
 		}
 	}
 }
+
+func TestRegState(t *testing.T) {
+	for in, want := range map[string]string{
+		"\n--- User Agents (1) ---\n> sip:alice@example.test                     \x1b[32mOK \x1b[;m  Expires 600s\n\n": "OK",
+		"\n--- User Agents (1) ---\n> sip:alice@127.0.0.1                       \n\n":                                  "",
+		"\n--- User Agents (1) ---\n> sip:OK@example.test  \x1b[31mERR\x1b[;m\n":                                       "ERR",
+	} {
+		if got := regState(in); got != want {
+			t.Errorf("regState(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
