@@ -54,14 +54,14 @@ type BaresipConfig struct {
 
 // BaresipEvent is an event baresip sent on the control connection.
 type BaresipEvent struct {
-	Type       string `json:"type"`
-	Class      string `json:"class"`
-	AccountAOR string `json:"accountaor"`
-	Direction  string `json:"direction"`
-	PeerURI    string `json:"peeruri"`
-	ID         string `json:"id"`
-	Param      string `json:"param"`
-	At         time.Time
+	Type       string    `json:"type"`
+	Class      string    `json:"class"`
+	AccountAOR string    `json:"accountaor"`
+	Direction  string    `json:"direction"`
+	PeerURI    string    `json:"peeruri"`
+	ID         string    `json:"id"`
+	Param      string    `json:"param"`
+	At         time.Time `json:"-"` // when it arrived
 }
 
 // Baresip is a running baresip with its control connection.
@@ -270,6 +270,9 @@ func StartBaresip(t testing.TB, cfg BaresipConfig) *Baresip {
 	for _, m := range modules {
 		fmt.Fprintf(&c, "module\t\t\t%s\n", m)
 	}
+	// account.so reads the accounts file; in 1.0 the control commands
+	// (dial, hangup, accept, hold, resume, sndcode, reginfo) come from
+	// menu.so and message from contact.so; ctrl_tcp.so only carries them.
 	fmt.Fprintf(&c, "module_tmp\t\taccount.so\n")
 	fmt.Fprintf(&c, "module_app\t\tcontact.so\nmodule_app\t\tmenu.so\nmodule_app\t\tctrl_tcp.so\n")
 	fmt.Fprintf(&c, "ctrl_tcp_listen\t\t127.0.0.1:%d\n", b.CtrlPort)
