@@ -65,6 +65,10 @@ domain: %s
 # digest: REGISTER, INVITE and MESSAGE from our users must authenticate.
 # none: anyone may register and call (a lab mode).
 auth: digest
+# The digest challenges offered, preferred first. Some phones (baresip 1.0
+# in Debian 12) give up on a SHA-256 challenge instead of answering the MD5
+# one after it: for them use [MD5].
+digest_algorithms: [SHA-256, MD5]
 
 # The accounts. Instead of password you may give ha1 and ha1_sha256, the MD5
 # and SHA-256 digests of "name:domain:password", so no plain password is kept.
