@@ -82,6 +82,7 @@ type options struct {
 	parley    string
 	kamailio  string // binary, "" when not run
 	verbose   bool
+	workers   int // parley limits.workers, 0 for the default
 }
 
 func main() {
@@ -96,7 +97,9 @@ func main() {
 	stopOnBad := flag.Bool("stop", true, "stop raising the rate for a server after a step that is not clean")
 	memory := flag.Int("memory", 0, "register this many contacts into each server (auth none) and report memory per contact")
 	window := flag.Int("memory-window", 500, "REGISTERs outstanding at once in -memory mode")
+	settle := flag.Duration("memory-settle", 5*time.Second, "wait after the last 200 before reading memory (RSS is printed every 5 s meanwhile)")
 	verbose := flag.Bool("v", false, "print server output when a step fails")
+	workers := flag.Int("parley-workers", 0, "parley's limits.workers (request handlers at once; 0: its default, 4 x GOMAXPROCS)")
 	flag.Parse()
 
 	var override []int
@@ -127,7 +130,7 @@ func main() {
 		fatal("nothing to run: give -scenario or -memory")
 	}
 
-	o := &options{seconds: *seconds, transport: *transport, procs: *procs, maxRate: *maxRate, stopOnBad: *stopOnBad, verbose: *verbose}
+	o := &options{seconds: *seconds, transport: *transport, procs: *procs, maxRate: *maxRate, stopOnBad: *stopOnBad, verbose: *verbose, workers: *workers}
 	var err error
 	if o.sipp, err = exec.LookPath("sipp"); err != nil && len(run) > 0 {
 		fatal("sipp not found: apt-get install sip-tester")
@@ -162,7 +165,7 @@ func main() {
 	if *memory > 0 {
 		var ms []memResult
 		for _, kind := range kinds {
-			ms = append(ms, measureMemory(o, kind, *memory, *window))
+			ms = append(ms, measureMemory(o, kind, *memory, *window, *settle))
 		}
 		printMemory(ms, *memory)
 	}

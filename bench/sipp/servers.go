@@ -137,6 +137,9 @@ data: %s
 listen: ["udp:127.0.0.1:%d", "tcp:127.0.0.1:%d"]
 log: warn
 `, auth, filepath.Join(dir, "data"), s.port, s.port)
+		if o.workers > 0 {
+			cfg += fmt.Sprintf("limits:\n  workers: %d\n", o.workers)
+		}
 		path := filepath.Join(dir, "parley.yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			fatal("%v", err)
