@@ -121,46 +121,64 @@ func TestSIPpRegisterManyUsers(t *testing.T) {
 }
 
 // TestSIPpRegisterDigest: with digest authentication SIPp answers the 401
-// with its [authentication] (-au/-ap) and is registered.
+// with its [authentication] (-au/-ap) and is registered; a wrong password
+// is refused.
+//
+// SIPp 3.6.1 answers only the first challenge and fails on anything but
+// MD5 ("createAuthHeader: authentication must use MD5 or AKAv1-MD5"),
+// while the server offers SHA-256 first and MD5 second by default (RFC
+// 8760 §2.4). Two ways through: the default challenges with a relay that
+// hides the SHA-256 one from SIPp (as an old phone behind an ALG would
+// see them), and digest_algorithms: [MD5] talked to directly.
 func TestSIPpRegisterDigest(t *testing.T) {
 	sipp := peertest.Need(t, "sipp", "sip-tester")
-	cfg := config.Default()
-	cfg.Data = t.TempDir()
-	cfg.Users = []config.User{{Name: "alice", Password: "secret"}, {Name: "bob", Password: "builder"}}
-	s := startConfigured(t, cfg)
-	// SIPp 3.6.1 answers only the first challenge and fails on anything
-	// but MD5 ("createAuthHeader: authentication must use MD5 or
-	// AKAv1-MD5"); the server offers SHA-256 first and MD5 second (RFC
-	// 8760 §2.4). A relay hides the SHA-256 challenge from SIPp, so it
-	// answers the MD5 one the server offered.
-	relay := startMD5OnlyRelay(t, addr(t, s, transport.UDP))
-	const calls = 5
-	run := peertest.SIPp{
-		Scenario: "register_digest_uac", Transport: "u1", Target: relay,
-		LocalPort: peertest.FreePort(t), Calls: calls, Rate: 50, Timeout: 30 * time.Second,
-		Extra: []string{"-s", "alice", "-au", "alice", "-ap", "secret", "-auth_uri", "example.test", "-key", "domain", "example.test",
-			"-key", "expires", "600", "-trace_msg", "-message_file", "messages.log"},
-	}
-	res := run.Run(t, sipp)
-	if res.ExitCode != 0 || res.Successful != calls || res.Failed != 0 {
-		failSIPp(t, "digest REGISTER", res)
-	}
-	// Each call registered the same contact under a new Call-ID: one binding.
-	if n := lookup(t, s, "sip:alice@example.test"); n != 1 {
-		t.Fatalf("alice has %d bindings, want 1", n)
-	}
+	for _, tc := range []struct {
+		name  string
+		algs  []string
+		relay bool
+	}{
+		{"default-challenges-sha256-hidden", nil, true},
+		{"digest_algorithms-md5", []string{"MD5"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Data = t.TempDir()
+			cfg.Users = []config.User{{Name: "alice", Password: "secret"}, {Name: "bob", Password: "builder"}}
+			cfg.DigestAlgorithms = tc.algs
+			s := startConfigured(t, cfg)
+			target := addr(t, s, transport.UDP)
+			if tc.relay {
+				target = startMD5OnlyRelay(t, target)
+			}
+			const calls = 5
+			run := peertest.SIPp{
+				Scenario: "register_digest_uac", Transport: "u1", Target: target,
+				LocalPort: peertest.FreePort(t), Calls: calls, Rate: 50, Timeout: 30 * time.Second,
+				Extra: []string{"-s", "alice", "-au", "alice", "-ap", "secret", "-auth_uri", "example.test", "-key", "domain", "example.test",
+					"-key", "expires", "600", "-trace_msg", "-message_file", "messages.log"},
+			}
+			res := run.Run(t, sipp)
+			if res.ExitCode != 0 || res.Successful != calls || res.Failed != 0 {
+				failSIPp(t, "digest REGISTER", res)
+			}
+			// Each call registered the same contact under a new Call-ID: one binding.
+			if n := lookup(t, s, "sip:alice@example.test"); n != 1 {
+				t.Fatalf("alice has %d bindings, want 1", n)
+			}
 
-	// A wrong password is refused: SIPp's second REGISTER gets 401 again,
-	// which the scenario does not expect, so the call fails.
-	// (Without SIPp's default BYE on failure, which the proxy would
-	// forward to the contact of the run before.)
-	run.Extra = []string{"-default_behaviors", "abortunexp", "-s", "alice", "-au", "alice", "-ap", "wrong", "-auth_uri", "example.test", "-key", "domain", "example.test",
-		"-key", "expires", "600"}
-	run.Calls = 1
-	run.LocalPort = peertest.FreePort(t)
-	res = run.Run(t, sipp)
-	if res.Successful != 0 || res.Failed != 1 {
-		t.Fatalf("wrong password: %s, want the call to fail", res)
+			// A wrong password is refused: SIPp's second REGISTER gets 401
+			// again, which the scenario does not expect, so the call fails.
+			// (Without SIPp's default BYE on failure, which the proxy would
+			// forward to the contact of the run before.)
+			run.Extra = []string{"-default_behaviors", "abortunexp", "-s", "alice", "-au", "alice", "-ap", "wrong", "-auth_uri", "example.test", "-key", "domain", "example.test",
+				"-key", "expires", "600"}
+			run.Calls = 1
+			run.LocalPort = peertest.FreePort(t)
+			res = run.Run(t, sipp)
+			if res.Successful != 0 || res.Failed != 1 {
+				t.Fatalf("wrong password: %s, want the call to fail", res)
+			}
+		})
 	}
 }
 
