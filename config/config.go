@@ -41,6 +41,12 @@ type Config struct {
 	// Data is the directory of the embedded store (registrations survive
 	// restarts there); no external service is needed.
 	Data string `yaml:"data"`
+	// DataSync is how registrations reach the disk: "periodic" (default)
+	// writes every change to the journal before answering — it survives a
+	// crash or restart of the process — and fsyncs once a second, so a power
+	// loss drops at most the last second; "always" fsyncs every change
+	// before answering (group-committed), at a much higher CPU cost.
+	DataSync string `yaml:"data_sync"`
 	// Registrar bounds registration lifetimes (RFC 3261 §10.3).
 	Registrar Registrar `yaml:"registrar"`
 	// Listen is where SIP is served: "udp:127.0.0.1:5060", "tcp:[::1]:5060",
@@ -102,7 +108,7 @@ type Limits struct {
 	MaxConnsPerSource int      `yaml:"max_conns_per_source"` // stream connections from one IP, default 128
 	MaxConns          int      `yaml:"max_conns"`            // stream connections in all, default 10000
 	IdleTimeout       Duration `yaml:"idle_timeout"`         // close idle stream connections, default 5m
-	Workers           int      `yaml:"workers"`              // request handlers running at once, default 4×CPUs
+	Workers           int      `yaml:"workers"`              // request handlers running at once, default 64×CPUs
 	Queue             int      `yaml:"queue"`                // requests waiting for a handler before 503, default 4096
 	RetryAfter        int      `yaml:"retry_after"`          // seconds in the Retry-After of an overload 503, default 5
 	UDPReaders        int      `yaml:"udp_readers"`          // sockets and reader goroutines per UDP address, default the number of CPUs
@@ -207,6 +213,11 @@ func (c *Config) Validate() error {
 		if a != "SHA-256" && a != "MD5" {
 			errs = append(errs, fmt.Errorf("digest_algorithms[%d]: %q is not one of SHA-256, MD5", i, a))
 		}
+	}
+	switch c.DataSync {
+	case "", "periodic", "always":
+	default:
+		errs = append(errs, fmt.Errorf("data_sync: %q is not one of periodic, always", c.DataSync))
 	}
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: a directory is needed"))

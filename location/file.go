@@ -31,6 +31,14 @@ type FileOptions struct {
 	// the last ones. For tests and benchmarks, not for production.
 	NoSync bool
 
+	// SyncPeriod, when positive, trades the per-change fsync for a periodic
+	// one: a change is released once its record is written to the journal
+	// (so it survives a crash or restart of the process), and the journal
+	// is fsynced every SyncPeriod and on Close, so a power loss drops at
+	// most that much. An fsync costs far more CPU than the write; a
+	// registrar whose phones re-register anyway is the use.
+	SyncPeriod time.Duration
+
 	// CompactBytes is the journal size that starts a compaction (a new
 	// snapshot, then the old journal removed). 0 means 8 MiB. A
 	// compaction also waits until the journal outgrows the last snapshot,
@@ -103,12 +111,23 @@ type journal struct {
 	stop       chan struct{}
 	done       chan struct{}
 
+	// direct (SyncPeriod mode): producers write their record to f
+	// themselves, under mu and their shard lock, instead of waking the
+	// writer goroutine and waiting for it — the handoff and its thread
+	// wake-ups cost more than the write. The writer only fsyncs,
+	// compacts and rotates; rotation holds every shard lock, so it never
+	// swaps f under a direct write.
+	direct     bool
+	compactAt  int64 // CompactBytes, for the direct producers' kick
+	directSize int64 // bytes written directly since the writer last looked (under mu)
+
 	// owned by the writer goroutine (and by OpenFile before it starts)
 	f        *os.File
 	gen      uint64
 	size     int64
 	spare    []byte
 	lastSync time.Time
+	dirty    bool // written since the last fsync (SyncPeriod mode; under mu)
 }
 
 // batch is one group commit; its callers wait on done.
@@ -157,6 +176,24 @@ func (j *journal) add(rec []byte) *batch {
 			err = ErrClosed
 		}
 		return failedBatch(err)
+	}
+	if j.direct {
+		_, err := j.f.Write(rec)
+		if err != nil {
+			j.err = fmt.Errorf("location: journal: %w", err)
+			err = j.err
+		}
+		j.dirty = true
+		j.directSize += int64(len(rec))
+		grow := j.size+j.directSize >= j.compactAt
+		j.mu.Unlock()
+		if grow {
+			select {
+			case j.kick <- struct{}{}:
+			default:
+			}
+		}
+		return failedBatch(err) // a batch already done, with err nil on success
 	}
 	j.pending = append(j.pending, rec...)
 	b := j.cur
@@ -216,6 +253,8 @@ func OpenFile(dir string, opts FileOptions) (*FileStore, error) {
 		f:          f,
 		gen:        gen,
 		size:       fileHeaderLen,
+		direct:     opts.SyncPeriod > 0,
+		compactAt:  opts.CompactBytes,
 	}
 	s.MemoryStore.j = s.j
 	go s.writer()
@@ -484,8 +523,17 @@ func (s *FileStore) writeSnapshot(recs []snapRec, gen uint64) error {
 func (s *FileStore) writer() {
 	j := s.j
 	defer close(j.done)
+	var tick <-chan time.Time
+	if s.opts.SyncPeriod > 0 && !s.opts.NoSync {
+		t := time.NewTicker(s.opts.SyncPeriod)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
+		case <-tick:
+			s.syncJournal()
+			continue
 		case <-j.kick:
 		case reply := <-j.compactReq:
 			s.compactWG.Wait()
@@ -493,9 +541,12 @@ func (s *FileStore) writer() {
 			continue
 		case <-j.stop:
 			s.flush()
+			if s.opts.SyncPeriod > 0 {
+				s.syncJournal()
+			}
 			return
 		}
-		if wait := s.opts.SyncInterval - time.Since(j.lastSync); wait > 0 && !s.opts.NoSync {
+		if wait := s.opts.SyncInterval - time.Since(j.lastSync); wait > 0 && !s.opts.NoSync && s.opts.SyncPeriod <= 0 {
 			// Hold the door open so that more records share the fsync.
 			t := time.NewTimer(wait)
 			select {
@@ -505,6 +556,12 @@ func (s *FileStore) writer() {
 			}
 		}
 		s.flush()
+		if j.direct {
+			j.mu.Lock()
+			j.size += j.directSize
+			j.directSize = 0
+			j.mu.Unlock()
+		}
 		if j.size >= s.opts.CompactBytes && j.size >= s.snapSize.Load() && !s.compacting.Load() {
 			_ = s.compact(false)
 		}
@@ -525,11 +582,16 @@ func (s *FileStore) flush() {
 	j.mu.Unlock()
 
 	_, err := j.f.Write(buf)
-	if err == nil && !s.opts.NoSync {
+	if err == nil && !s.opts.NoSync && s.opts.SyncPeriod <= 0 {
 		err = j.f.Sync()
 	}
 	j.lastSync = time.Now()
 	j.size += int64(len(buf))
+	if s.opts.SyncPeriod > 0 {
+		j.mu.Lock()
+		j.dirty = true
+		j.mu.Unlock()
+	}
 	if cap(buf) <= 1<<20 {
 		j.spare = buf[:0]
 	} else {
@@ -543,6 +605,26 @@ func (s *FileStore) flush() {
 	}
 	b.err = err
 	close(b.done)
+}
+
+// syncJournal is the periodic fsync of SyncPeriod mode; a failure is
+// recorded like a write failure, so later changes fail loudly.
+func (s *FileStore) syncJournal() {
+	j := s.j
+	j.mu.Lock()
+	dirty := j.dirty
+	j.dirty = false
+	j.size += j.directSize
+	j.directSize = 0
+	j.mu.Unlock()
+	if !dirty {
+		return
+	}
+	if err := j.f.Sync(); err != nil {
+		j.mu.Lock()
+		j.err = fmt.Errorf("location: journal: %w", err)
+		j.mu.Unlock()
+	}
 }
 
 // rotate switches to a new journal generation at a consistent cut and
@@ -562,12 +644,16 @@ func (s *FileStore) rotate() ([]snapRec, uint64, error) {
 		}
 	}()
 	s.flush()
+	s.syncJournal()
 	f, err := createJournal(s.dir, j.gen+1)
 	if err != nil {
 		return nil, 0, err // keep journaling to the old file; retry after a later batch
 	}
 	recs := s.cut()
 	j.f.Close()
+	j.mu.Lock()
+	j.directSize = 0
+	j.mu.Unlock()
 	j.f, j.gen, j.size = f, j.gen+1, fileHeaderLen
 	return recs, j.gen, nil
 }

@@ -346,3 +346,62 @@ func TestPutWaitsForContext(t *testing.T) {
 		t.Fatalf("Put: %v, want deadline exceeded", err)
 	}
 }
+
+// TestFileSyncPeriod: with a periodic fsync the changes still reach the
+// journal before Put returns, so a process that stops without Close (a
+// crash) finds them on reopen; Close fsyncs.
+func TestFileSyncPeriod(t *testing.T) {
+	dir := t.TempDir()
+	clk := newFakeClock()
+	periodic := func(o *FileOptions) { o.SyncPeriod = time.Hour }
+	s := openFile(t, dir, clk, periodic)
+	want := fill(t, s, clk, 20, 2)
+	// A crash: copy the directory as it is now, without Close.
+	crash := t.TempDir()
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() == lockName {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(crash, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{crash, dir} {
+		r := openFile(t, d, clk, periodic)
+		sameState(t, snapshotAll(t, r), want)
+		r.Close()
+	}
+}
+
+// TestFileSyncPeriodCompacts: direct writes still trigger compaction.
+func TestFileSyncPeriodCompacts(t *testing.T) {
+	dir := t.TempDir()
+	clk := newFakeClock()
+	opts := func(o *FileOptions) { o.SyncPeriod = time.Hour; o.CompactBytes = 4096 }
+	s := openFile(t, dir, clk, opts)
+	want := fill(t, s, clk, 60, 3)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if info, err := os.Stat(filepath.Join(dir, snapshotName)); err == nil && info.Size() > 4096 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no compaction after the journal grew past CompactBytes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := openFile(t, dir, clk, opts)
+	defer r.Close()
+	sameState(t, snapshotAll(t, r), want)
+}

@@ -68,10 +68,16 @@ func (s *Server) serveSIP(tx *transaction.ServerTx) {
 }
 
 // inline says which requests the chain answers at once without waiting
-// on anything — OPTIONS to the server and the requests its checks refuse —
-// so the transaction layer may run them on the reader goroutine.
+// on anything — OPTIONS to the server, REGISTER when the store does not
+// fsync per change, and the requests its checks refuse — so the
+// transaction layer may run them on the reader goroutine.
 func (s *Server) inline(req *sip.Request) bool {
 	if req.Method == sip.OPTIONS && req.URI.User == "" && s.isOurs(req.URI.Host) {
+		return true
+	}
+	// With data_sync periodic a REGISTER only computes and writes its
+	// journal record (no fsync wait): quick enough for the reader.
+	if req.Method == sip.REGISTER && s.cfg.DataSync != "always" {
 		return true
 	}
 	return s.caps.check(req) != nil

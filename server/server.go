@@ -111,7 +111,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	})
 	workers := cfg.Limits.Workers
 	if workers == 0 {
-		workers = 4 * runtime.GOMAXPROCS(0)
+		// Handlers block on the store (a REGISTER waits for its fsync):
+		// many cheap goroutines keep the CPUs busy meanwhile.
+		workers = 64 * runtime.GOMAXPROCS(0)
 	}
 	s.tx = transaction.New(transaction.Config{
 		T1:          cfg.Timers.T1.D(),
@@ -187,7 +189,11 @@ func loadTLS(c config.TLSConfig) (*tls.Config, error) {
 // the digest verifier and the registrar.
 func (s *Server) openAccounts() error {
 	cfg := s.cfg
-	store, err := location.OpenFile(filepath.Join(cfg.Data, "location"), location.FileOptions{})
+	opts := location.FileOptions{}
+	if cfg.DataSync != "always" {
+		opts.SyncPeriod = time.Second
+	}
+	store, err := location.OpenFile(filepath.Join(cfg.Data, "location"), opts)
 	if err != nil {
 		return fmt.Errorf("data %s: %w", cfg.Data, err)
 	}
