@@ -103,7 +103,13 @@ func (s *Server) serveRegister(tx *transaction.ServerTx) {
 	if s.verifier != nil {
 		user, res := s.verifier.Verify(req, false)
 		if res != auth.OK {
-			s.respond(tx, s.verifier.Reject(req, false, res))
+			// A challenge commits nothing and is cheap to make again:
+			// answer it without keeping the transaction for 32 s.
+			resp := s.verifier.Reject(req, false, res)
+			resp.SetToTag(transaction.NewTag())
+			if err := tx.RespondStateless(resp); err != nil {
+				s.log.Debug("respond failed", "method", req.Method, "status", resp.StatusCode, "err", err)
+			}
 			return
 		}
 		to, err := req.To()

@@ -138,6 +138,41 @@ func (tx *ServerTx) sendLocked(resp *sip.Response) error {
 	return nil
 }
 
+// RespondStateless sends a final response to a non-INVITE request and ends
+// the transaction at once, skipping the Completed state that would keep it
+// (and its timer J) to absorb retransmissions: a retransmission then gets a
+// new answer, as from a stateless UAS (§8.2.7). It suits answers that are
+// cheap to regenerate and commit nothing — a digest challenge — and saves
+// their memory and timers. For an INVITE it is Respond: the ACK of a non-2xx
+// final response must be absorbed by the transaction.
+func (tx *ServerTx) RespondStateless(resp *sip.Response) error {
+	if tx.invite || resp.StatusCode < 200 {
+		return tx.Respond(resp)
+	}
+	if resp.StatusCode > 699 {
+		return fmt.Errorf("%w: %d", ErrBadResponse, resp.StatusCode)
+	}
+	resp.Origin = tx.req.Origin
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	switch tx.state {
+	case stTrying, stProceeding:
+	case stTerminated:
+		if tx.err != nil {
+			return tx.err
+		}
+		return ErrTerminated
+	default:
+		return ErrFinalSent
+	}
+	if err := tx.sendLocked(resp); err != nil {
+		return err
+	}
+	tx.last = resp
+	tx.terminateLocked(nil)
+	return nil
+}
+
 // RespondRequestTerminated answers 487 Request Terminated unless a final
 // response has been sent. It is what a user agent does when Cancelled fires
 // (§9.2); a proxy first cancels its branches and forwards their answer.

@@ -572,3 +572,26 @@ func TestShutdownDeadline(t *testing.T) {
 		}
 	})
 }
+
+func TestRespondStateless(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &serverRecorder{}
+		l, s := newTestLayer(t, Config{}, h)
+		tx := serve(t, l, h, msg{method: sip.REGISTER, branch: sb}.build(udpOrigin))
+		if err := tx.RespondStateless(sip.NewResponse(tx.Request(), 401, "")); err != nil {
+			t.Fatal(err)
+		}
+		if len(s.responses(401)) != 1 {
+			t.Fatal("401 not sent")
+		}
+		if st := l.Stats(); st.Live != 0 {
+			t.Fatalf("transaction kept: %+v", st)
+		}
+		// A retransmission is a new request: it reaches the handler.
+		l.HandleMessage(msg{method: sip.REGISTER, branch: sb}.build(udpOrigin))
+		synctest.Wait()
+		if len(h.got()) != 2 {
+			t.Fatalf("retransmission after a stateless answer: %d requests served", len(h.got()))
+		}
+	})
+}
