@@ -160,6 +160,16 @@ type Call struct {
 	end         EndInfo
 	stats       media.Stats
 	answeredAt  time.Time
+
+	// RFC 3262, outgoing: the RSeq of the last reliable provisional
+	// PRACKed, and whether the answer came in one (then it is final).
+	rseqLast    uint32
+	rseqSet     bool
+	answerFinal bool
+	// RFC 3262, incoming: the last RSeq sent and the reliable provisional
+	// awaiting its PRACK.
+	rseq uint32
+	rel  *reliableProv
 }
 
 type ackWait struct {
@@ -416,6 +426,7 @@ func (c *Call) provisional(req *sip.Request, resp *sip.Response) {
 		c.emit(Event{Kind: EventTrying, Status: 100, Reason: resp.Reason})
 		return
 	}
+	rseq, reliable := rseqOf(resp)
 	if resp.ToTag() != "" {
 		c.mu.Lock()
 		switch {
@@ -427,12 +438,35 @@ func (c *Call) provisional(req *sip.Request, resp *sip.Response) {
 		case c.d.ID().RemoteTag == resp.ToTag():
 			_ = c.d.UpdateFromResponse(resp)
 		}
+		// RFC 3262 §4: PRACK a reliable provisional of our early dialog
+		// once; its retransmissions (and one out of order) are absorbed.
+		// Reliable provisionals of other forks are not PRACKed: a call
+		// keeps one dialog.
+		var prack *dialog.Dialog
+		if reliable && c.d != nil && c.d.ID().RemoteTag == resp.ToTag() {
+			if !c.acceptReliableLocked(rseq) {
+				c.mu.Unlock()
+				return
+			}
+			prack = c.d
+		}
 		if c.state == StateCalling {
 			c.state = StateRinging
 		}
-		haveAnswer := c.remoteSDP != nil
+		// An answer in a reliable provisional is the answer (RFC 3262
+		// §5); one in an unreliable provisional is taken for early media
+		// until the 2xx brings the real one.
+		takeSDP := isSDP(resp.ContentType(), resp.Body) &&
+			(prack != nil && !c.answerFinal || prack == nil && c.remoteSDP == nil)
+		if takeSDP && prack != nil {
+			c.answerFinal = true
+		}
 		c.mu.Unlock()
-		if !haveAnswer && isSDP(resp.ContentType(), resp.Body) {
+		if prack != nil {
+			cs, _ := req.CSeq()
+			go c.sendPRACK(prack, rack{rseq: rseq, seq: cs.Seq, method: sip.INVITE})
+		}
+		if takeSDP {
 			if err := c.takeAnswer(resp.Body); err != nil {
 				c.u.log.Warn("early media answer refused", "err", err)
 			}
@@ -498,6 +532,7 @@ func (c *Call) answered(ctx context.Context, req *sip.Request, tx *transaction.C
 	c.state = StateActive
 	c.answeredAt = time.Now()
 	haveAnswer := c.remoteSDP != nil
+	answerFinal := c.answerFinal
 	c.mu.Unlock()
 
 	ack := d.NewACK(cs.Seq)
@@ -515,6 +550,9 @@ func (c *Call) answered(ctx context.Context, req *sip.Request, tx *transaction.C
 	}
 	var err error
 	switch {
+	case answerFinal:
+		// The answer came in a reliable provisional; an SDP in the 2xx
+		// can only repeat it.
 	case isSDP(resp.ContentType(), resp.Body):
 		err = c.takeAnswer(resp.Body)
 	case !haveAnswer:
@@ -602,7 +640,15 @@ func (u *UA) incomingCall(tx *transaction.ServerTx) {
 	ring := sip.NewResponse(req, sip.StatusRinging, "")
 	ring.SetToTag(tag)
 	ring.Add("Contact", u.contactValue())
-	_ = tx.Respond(ring)
+	if u.wantsReliable(req) {
+		ring.Add("Allow", allowed)
+		if err := c.sendReliable(tx, ring); err != nil {
+			c.finish(EndInfo{Reason: "180 not sent: " + err.Error(), Status: sip.StatusServiceUnavailable})
+			return
+		}
+	} else {
+		_ = tx.Respond(ring)
+	}
 	select {
 	case u.incoming <- c:
 	default:
@@ -650,6 +696,10 @@ func (c *Call) Answer(opts CallOptions) error {
 	c.opts = opts
 	tx, req, offer, d := c.inviteTx, c.invite, c.remoteOffer, c.d
 	c.mu.Unlock()
+	// RFC 3262 §3: the 2xx waits for the PRACK of our reliable 180.
+	if err := c.awaitPRACK(tx); err != nil {
+		return err
+	}
 	// The incoming INVITE holds the offer/answer token until its ACK.
 	c.tok <- struct{}{}
 	c.tokOwner.Store(ownerIn)
@@ -698,6 +748,7 @@ func (c *Call) Answer(opts CallOptions) error {
 	resp.SetToTag(d.ID().LocalTag)
 	resp.Add("Contact", u.contactValue())
 	resp.Add("Allow", allowed)
+	resp.Add("Supported", supported)
 	resp.Add("User-Agent", u.cfg.UserAgent)
 	resp.Add("Content-Type", "application/sdp")
 	resp.Body = body

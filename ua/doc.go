@@ -23,6 +23,21 @@
 //     DTMF in both directions).
 //   - RFC 3428 MESSAGE, sending and receiving (any content type; text/plain
 //     by default), and OPTIONS (§11) both ways.
+//   - RFC 3262 reliable provisional responses. INVITEs say Supported:
+//     100rel and Allow PRACK, and Require: 100rel is accepted. As UAC: a
+//     reliable 18x (Require: 100rel, RSeq) of our early dialog is PRACKed
+//     once, in a non-INVITE transaction of its own with RAck; its
+//     retransmissions and any out of order RSeq are absorbed (§4); an SDP
+//     in it is the answer to the INVITE's offer (§5), so the 2xx's SDP is
+//     not taken again. As UAS: the 180 goes reliably when the INVITE
+//     requires 100rel, or supports it and Config.Reliable18x is set: RSeq
+//     from a random start below 2^31, retransmitted from T1, doubling,
+//     until the PRACK (answered 200; 481 when its RAck matches nothing
+//     pending), the INVITE refused with 500 after 64*T1 without one, and
+//     the 2xx held back until the PRACK came (§3). Not implemented: PRACKs
+//     to reliable 18x of other forks than the call's dialog, offers or
+//     answers in PRACK and its 200 (our reliable 18x carry no SDP, and our
+//     INVITEs always offer), and reliable 183 with early media from the UAS.
 //   - RFC 3311 UPDATE within a dialog as a target refresh with an optional
 //     offer.
 //

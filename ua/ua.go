@@ -68,6 +68,10 @@ type Config struct {
 	// OnMessage receives incoming MESSAGE requests (RFC 3428), which are
 	// answered 200. It runs on a transaction worker: it must not block long.
 	OnMessage func(Message)
+	// Reliable18x sends our 180 Ringing reliably (RFC 3262) when the
+	// INVITE says Supported: 100rel. An INVITE with Require: 100rel gets a
+	// reliable 180 whatever this says; one without either, an ordinary 180.
+	Reliable18x bool
 }
 
 // Message is a received MESSAGE request.
@@ -106,6 +110,8 @@ type UA struct {
 
 	// hooks for tests (export_test.go).
 	beforeReinvite atomic.Pointer[func(c *Call)]
+	beforeUpdate   atomic.Pointer[func(c *Call)]
+	sendHook       atomic.Pointer[func(msg sip.Message) (drop bool)]
 }
 
 // ErrClosed is returned by operations on a closed UA.
@@ -245,7 +251,7 @@ func New(cfg Config) (*UA, error) {
 	}
 	u.aor = sip.Address{Display: cfg.DisplayName, URI: aorURI}
 	u.txl = transaction.New(transaction.Config{T1: cfg.T1, Logger: cfg.Logger, OnAck: u.onAck},
-		u.tp, transaction.HandlerFunc(u.serveSIP))
+		sender{u}, transaction.HandlerFunc(u.serveSIP))
 	u.tp.SetHandler(u.txl)
 	return u, nil
 }
@@ -414,9 +420,44 @@ func (u *UA) addCommon(req *sip.Request) {
 	if req.Method == sip.INVITE || req.Method == sip.UPDATE {
 		req.Add("Allow", allowed)
 	}
+	if req.Method == sip.INVITE {
+		req.Add("Supported", supported)
+	}
 }
 
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, UPDATE, INFO"
+// allowed is our Allow header; supported our Supported one: the option
+// tags we implement (RFC 3262 100rel; UPDATE is a method, not a tag).
+const (
+	allowed   = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, UPDATE, PRACK, INFO"
+	supported = "100rel"
+)
+
+// sender is the transaction layer's Sender: the transport, behind the test
+// hook that may drop outgoing messages (a lost datagram).
+type sender struct{ u *UA }
+
+func (s sender) drop(msg sip.Message) bool {
+	h := s.u.sendHook.Load()
+	return h != nil && (*h)(msg)
+}
+
+func (s sender) SendRequest(req *sip.Request, dst transport.Addr) error {
+	if s.drop(req) {
+		return nil
+	}
+	return s.u.tp.SendRequest(req, dst)
+}
+
+func (s sender) SendResponse(resp *sip.Response) error {
+	if s.drop(resp) {
+		return nil
+	}
+	return s.u.tp.SendResponse(resp)
+}
+
+func (s sender) PrepareRequest(req *sip.Request, dst transport.Addr) transport.Addr {
+	return s.u.tp.PrepareRequest(req, dst)
+}
 
 // nextHop decides where a request goes (§8.1.2): to its first Route, else
 // the outbound proxy, else the Request-URI.
@@ -476,7 +517,7 @@ func (u *UA) sendACK(ack *sip.Request) error {
 	if err != nil {
 		return err
 	}
-	return u.tp.SendRequest(ack, dst)
+	return sender{u}.SendRequest(ack, dst)
 }
 
 // waitFinal returns the final response of a transaction, mapping a timeout
@@ -589,11 +630,14 @@ func (u *UA) parseTarget(target string) (sip.Address, error) {
 // serveSIP is the transaction user of new server transactions (§8.2).
 func (u *UA) serveSIP(tx *transaction.ServerTx) {
 	req := tx.Request()
-	// §8.2.2.3: we support no extensions, so any Require is refused.
+	// §8.2.2.3: of the extensions only 100rel (RFC 3262) is supported;
+	// any other Require is refused.
 	if req.Method != sip.CANCEL && req.Method != sip.ACK {
 		var unsupported []string
 		for v := range req.Values("Require") {
-			unsupported = append(unsupported, v)
+			if !strings.EqualFold(v, "100rel") {
+				unsupported = append(unsupported, v)
+			}
 		}
 		if len(unsupported) > 0 {
 			resp := sip.NewResponse(req, sip.StatusBadExtension, "")
@@ -654,6 +698,8 @@ func (u *UA) serveInDialog(tx *transaction.ServerTx) {
 		c.handleReinvite(tx)
 	case sip.UPDATE:
 		c.handleUpdate(tx)
+	case sip.PRACK:
+		c.handlePrack(tx)
 	case sip.BYE:
 		u.respond(tx, sip.StatusOK, "")
 		c.finish(EndInfo{Reason: "remote hangup", Remote: true})
@@ -686,6 +732,7 @@ func (u *UA) answerOptions(tx *transaction.ServerTx) {
 		resp.SetToTag(transaction.NewTag())
 	}
 	resp.Add("Allow", allowed)
+	resp.Add("Supported", supported)
 	resp.Add("Accept", "application/sdp, text/plain")
 	resp.Add("Contact", u.contactValue())
 	_ = tx.Respond(resp)
