@@ -1118,44 +1118,6 @@ func (c *Call) handleReinvite(tx *transaction.ServerTx) {
 	}()
 }
 
-// handleUpdate answers an UPDATE (RFC 3311): a target refresh, with an
-// offer answered in the 200 when it carries one.
-func (c *Call) handleUpdate(tx *transaction.ServerTx) {
-	u := c.u
-	req := tx.Request()
-	c.Dialog().TargetRefresh(req)
-	resp := sip.NewResponse(req, sip.StatusOK, "")
-	resp.Add("Contact", u.contactValue())
-	if len(req.Body) > 0 && isSDP(req.ContentType(), req.Body) {
-		select {
-		case c.tok <- struct{}{}:
-			c.tokOwner.Store(ownerIn)
-		default:
-			// RFC 3311 §5.2: an offer while one is pending gets 491.
-			u.respond(tx, sip.StatusRequestPending, "")
-			return
-		}
-		defer c.releaseOffer()
-		offer, err := sdp.Parse(req.Body)
-		if err != nil {
-			u.respond(tx, sip.StatusBadRequest, "Bad Session Description")
-			return
-		}
-		answer, st, err := c.answerOffer(offer)
-		if err != nil {
-			c.refuseOffer(tx, err)
-			return
-		}
-		c.mu.Lock()
-		c.localSDP, c.remoteSDP = answer, offer
-		c.mu.Unlock()
-		c.applyRemoteOffer(st)
-		resp.Add("Content-Type", "application/sdp")
-		resp.Body = answer.Marshal()
-	}
-	_ = tx.Respond(resp)
-}
-
 // applyRemoteOffer applies a stream negotiated from the far end's offer
 // and reports hold changes: a far end that will not receive our media has
 // put us on hold (RFC 6337), and we stop sending.

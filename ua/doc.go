@@ -38,8 +38,17 @@
 //     to reliable 18x of other forks than the call's dialog, offers or
 //     answers in PRACK and its 200 (our reliable 18x carry no SDP, and our
 //     INVITEs always offer), and reliable 183 with early media from the UAS.
-//   - RFC 3311 UPDATE within a dialog as a target refresh with an optional
-//     offer.
+//   - RFC 3311 UPDATE. Sending: [Call.Update], [Call.HoldByUpdate] and
+//     [Call.ResumeByUpdate] offer in an UPDATE in the confirmed dialog and
+//     apply the answer of its 2xx; a 491 is retried after the §14.1 delay,
+//     481 or a timeout ends the call, another failure leaves the session
+//     as it was (§5.1). Receiving (§5.2): a target refresh, with an offer
+//     answered in the 200; an offer while ours is out (our UPDATE or
+//     re-INVITE, or our INVITE's offer not yet answered in a reliable 18x)
+//     gets 491, one while we still owe the far end an answer (its
+//     re-INVITE before the ACK, its unanswered INVITE in an early dialog)
+//     500 with Retry-After. Not implemented: sending UPDATE in an early
+//     dialog, and UPDATE without SDP from our side.
 //
 // # Concurrency
 //
