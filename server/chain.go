@@ -23,7 +23,7 @@ type Router interface {
 func (s *Server) serveSIP(tx *transaction.ServerTx) {
 	req := tx.Request()
 	if resp := s.caps.check(req); resp != nil {
-		s.respond(tx, resp)
+		s.respondStateless(tx, resp)
 		return
 	}
 	switch {
@@ -34,10 +34,10 @@ func (s *Server) serveSIP(tx *transaction.ServerTx) {
 		return
 	case req.Method == sip.OPTIONS && req.URI.User == "" && s.isOurs(req.URI.Host):
 		if resp := s.caps.checkRequire(req); resp != nil {
-			s.respond(tx, resp)
+			s.respondStateless(tx, resp)
 			return
 		}
-		s.respond(tx, s.caps.options(req))
+		s.respondStateless(tx, s.caps.options(req))
 		return
 	case req.Method == sip.CANCEL:
 		// A CANCEL that matched no INVITE transaction (§9.2, §16.10).
@@ -105,11 +105,7 @@ func (s *Server) serveRegister(tx *transaction.ServerTx) {
 		if res != auth.OK {
 			// A challenge commits nothing and is cheap to make again:
 			// answer it without keeping the transaction for 32 s.
-			resp := s.verifier.Reject(req, false, res)
-			resp.SetToTag(transaction.NewTag())
-			if err := tx.RespondStateless(resp); err != nil {
-				s.log.Debug("respond failed", "method", req.Method, "status", resp.StatusCode, "err", err)
-			}
+			s.respondStateless(tx, s.verifier.Reject(req, false, res))
 			return
 		}
 		to, err := req.To()
@@ -133,6 +129,20 @@ func (s *Server) isOurs(host string) bool {
 		return true
 	}
 	return hosts[strings.ToLower(h)]
+}
+
+// respondStateless answers like a stateless UAS (§8.2.7): for answers the
+// server regenerates at no cost and that commit nothing — OPTIONS to
+// itself, refusals, challenges — no transaction is kept to absorb
+// retransmissions (each gets a fresh answer), which saves its memory and
+// timer J. INVITEs still get a transaction (their ACK must be absorbed).
+func (s *Server) respondStateless(tx *transaction.ServerTx, resp *sip.Response) {
+	if resp.StatusCode > 100 {
+		resp.SetToTag(transaction.NewTag())
+	}
+	if err := tx.RespondStateless(resp); err != nil {
+		s.log.Debug("respond failed", "method", tx.Request().Method, "status", resp.StatusCode, "err", err)
+	}
 }
 
 // respond sends resp, adding the To tag a final response needs (§8.2.6.2).
