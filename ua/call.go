@@ -891,27 +891,10 @@ func (c *Call) Reinvite(ctx context.Context) error {
 func (c *Call) reinvite(ctx context.Context, edit func(*sdp.Session), onOK func()) error {
 	u := c.u
 	for attempt := 0; ; attempt++ {
-		if err := c.acquireOffer(ctx); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		if c.state != StateActive || c.localSDP == nil {
-			c.mu.Unlock()
-			c.releaseOffer()
-			return ErrNotActive
-		}
-		offer := c.localSDP.Reoffer()
-		d := c.d
-		c.mu.Unlock()
-		edit(offer)
-		req, err := d.NewRequest(sip.INVITE)
+		req, offer, d, err := c.startOffer(ctx, sip.INVITE, edit)
 		if err != nil {
-			c.releaseOffer()
 			return err
 		}
-		u.addCommon(req)
-		req.Add("Content-Type", "application/sdp")
-		req.Body = offer.Marshal()
 		resp, tx, err := c.inviteRoundTrip(req)
 		if err != nil {
 			c.releaseOffer()
@@ -931,18 +914,7 @@ func (c *Call) reinvite(ctx context.Context, edit func(*sdp.Session), onOK func(
 			_ = u.sendACK(ack)
 			go c.absorb2xx(req, tx, ack)
 			d.TargetRefresh(resp)
-			var ans *sdp.Session
-			var streams []sdp.Stream
-			if ans, err = sdp.Parse(resp.Body); err == nil {
-				streams, err = sdp.ProcessAnswer(offer, ans)
-			}
-			var st sdp.Stream
-			if err == nil {
-				var ok bool
-				if st, ok = audioStream(streams); !ok {
-					err = fmt.Errorf("%w: audio stream rejected", sdp.ErrBadAnswer)
-				}
-			}
+			ans, st, err := answerIn(offer, resp)
 			if err != nil {
 				c.releaseOffer()
 				// §14.1: an unusable answer leaves the old session; the
@@ -950,13 +922,7 @@ func (c *Call) reinvite(ctx context.Context, edit func(*sdp.Session), onOK func(
 				_ = c.bye(context.Background(), EndInfo{Reason: "bad re-INVITE answer: " + err.Error(), Status: sip.StatusNotAcceptableHere})
 				return err
 			}
-			c.mu.Lock()
-			c.localSDP, c.remoteSDP = offer, ans
-			c.mu.Unlock()
-			err = c.applyStream(st)
-			onOK()
-			c.releaseOffer()
-			return err
+			return c.useAnswer(offer, ans, st, onOK)
 		case code == sip.StatusRequestPending && attempt < 5:
 			c.releaseOffer()
 			if err := c.sleepGlare(ctx, d.IsUAC()); err != nil {
@@ -972,6 +938,48 @@ func (c *Call) reinvite(ctx context.Context, edit func(*sdp.Session), onOK func(
 			return statusOf(resp)
 		}
 	}
+}
+
+// startOffer takes the call's offer/answer token and builds an in-dialog
+// request of method carrying a re-offer of our description (o= version
+// incremented, RFC 3264 §8) as edit shapes it: the common start of a
+// re-INVITE (§14.1) and an UPDATE (RFC 3311 §5.1). On error the token is
+// released.
+func (c *Call) startOffer(ctx context.Context, method string, edit func(*sdp.Session)) (*sip.Request, *sdp.Session, *dialog.Dialog, error) {
+	if err := c.acquireOffer(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	c.mu.Lock()
+	if c.state != StateActive || c.localSDP == nil {
+		c.mu.Unlock()
+		c.releaseOffer()
+		return nil, nil, nil, ErrNotActive
+	}
+	offer := c.localSDP.Reoffer()
+	d := c.d
+	c.mu.Unlock()
+	edit(offer)
+	req, err := d.NewRequest(method)
+	if err != nil {
+		c.releaseOffer()
+		return nil, nil, nil, err
+	}
+	c.u.addCommon(req)
+	req.Add("Content-Type", "application/sdp")
+	req.Body = offer.Marshal()
+	return req, offer, d, nil
+}
+
+// useAnswer makes an accepted offer/answer exchange the session, applies
+// it to the media and releases the offer token.
+func (c *Call) useAnswer(offer, ans *sdp.Session, st sdp.Stream, onOK func()) error {
+	c.mu.Lock()
+	c.localSDP, c.remoteSDP = offer, ans
+	c.mu.Unlock()
+	err := c.applyStream(st)
+	onOK()
+	c.releaseOffer()
+	return err
 }
 
 // sleepGlare waits the §14.1 back-off after a 491: 2.1–4 s when we own the

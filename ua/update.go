@@ -51,27 +51,10 @@ func (c *Call) setLocalHold(hold bool) {
 func (c *Call) update(ctx context.Context, edit func(*sdp.Session), onOK func()) error {
 	u := c.u
 	for attempt := 0; ; attempt++ {
-		if err := c.acquireOffer(ctx); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		if c.state != StateActive || c.localSDP == nil {
-			c.mu.Unlock()
-			c.releaseOffer()
-			return ErrNotActive
-		}
-		offer := c.localSDP.Reoffer()
-		d := c.d
-		c.mu.Unlock()
-		edit(offer)
-		req, err := d.NewRequest(sip.UPDATE)
+		req, offer, d, err := c.startOffer(ctx, sip.UPDATE, edit)
 		if err != nil {
-			c.releaseOffer()
 			return err
 		}
-		u.addCommon(req)
-		req.Add("Content-Type", "application/sdp")
-		req.Body = offer.Marshal()
 		resp, err := u.do(ctx, req, d.NextCSeq)
 		if err != nil {
 			c.releaseOffer()
@@ -103,13 +86,7 @@ func (c *Call) update(ctx context.Context, edit func(*sdp.Session), onOK func())
 			_ = c.bye(context.Background(), EndInfo{Reason: "bad UPDATE answer: " + err.Error(), Status: sip.StatusNotAcceptableHere})
 			return err
 		}
-		c.mu.Lock()
-		c.localSDP, c.remoteSDP = offer, ans
-		c.mu.Unlock()
-		err = c.applyStream(st)
-		onOK()
-		c.releaseOffer()
-		return err
+		return c.useAnswer(offer, ans, st, onOK)
 	}
 }
 
