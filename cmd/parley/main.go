@@ -55,7 +55,7 @@ func versionString() string {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `Parley: a SIP server (registrar, proxy, PBX) and softphone.
+	fmt.Fprint(w, `Parley: a SIP server (registrar, digest authentication, forking proxy) and softphone.
 
 Usage:
   parley serve [flags]     run the server on embedded defaults or a config file
