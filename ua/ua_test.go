@@ -186,13 +186,34 @@ func TestHoldResume(t *testing.T) {
 	if err := p.ac.Hold(ctxT(t, 5*time.Second)); err != nil {
 		t.Fatalf("hold: %v", err)
 	}
+	checkHeld(t, p)
+	if !p.bEv.has(EventRemoteHold) {
+		t.Error("no remote-hold event")
+	}
+	if err := p.ac.Resume(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	checkResumed(t, p)
+	// The callee holds the caller the other way round.
+	if err := p.bc.Hold(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatalf("callee hold: %v", err)
+	}
+	if !waitFor(time.Second, p.ac.RemoteHold) {
+		t.Error("caller not held")
+	}
+	p.ac.Hangup(ctxT(t, 5*time.Second))
+}
+
+// checkHeld asserts that the caller has put the callee on hold: the
+// callee answered recvonly and stops sending, the caller goes on.
+func checkHeld(t *testing.T, p *callPair) {
+	t.Helper()
 	if !p.ac.OnHold() || !waitFor(time.Second, p.bc.RemoteHold) {
 		t.Fatalf("hold state: a %v b %v", p.ac.OnHold(), p.bc.RemoteHold())
 	}
 	if d := p.bc.LocalSDP().Direction(p.bc.LocalSDP().Media[0]); d.String() != "recvonly" {
 		t.Errorf("callee answered %s to the hold offer", d)
 	}
-	// Held: b stops sending, a keeps sending.
 	time.Sleep(100 * time.Millisecond)
 	bSent, aSent := p.bc.Stats().PacketsSent, p.ac.Stats().PacketsSent
 	time.Sleep(400 * time.Millisecond)
@@ -202,28 +223,19 @@ func TestHoldResume(t *testing.T) {
 	if n := p.ac.Stats().PacketsSent; n <= aSent {
 		t.Errorf("holding caller stopped sending: %d -> %d", aSent, n)
 	}
-	if !p.bEv.has(EventRemoteHold) {
-		t.Error("no remote-hold event")
-	}
-	if err := p.ac.Resume(ctxT(t, 5*time.Second)); err != nil {
-		t.Fatalf("resume: %v", err)
-	}
+}
+
+// checkResumed asserts that the hold is over and the callee sends again.
+func checkResumed(t *testing.T, p *callPair) {
+	t.Helper()
 	if !waitFor(time.Second, func() bool { return !p.bc.RemoteHold() }) || p.ac.OnHold() {
 		t.Fatal("still on hold")
 	}
-	bSent = p.bc.Stats().PacketsSent
+	bSent := p.bc.Stats().PacketsSent
 	time.Sleep(300 * time.Millisecond)
 	if n := p.bc.Stats().PacketsSent; n < bSent+5 {
 		t.Errorf("resumed callee not sending: %d -> %d", bSent, n)
 	}
-	// The callee holds the caller the other way round.
-	if err := p.bc.Hold(ctxT(t, 5*time.Second)); err != nil {
-		t.Fatalf("callee hold: %v", err)
-	}
-	if !waitFor(time.Second, p.ac.RemoteHold) {
-		t.Error("caller not held")
-	}
-	p.ac.Hangup(ctxT(t, 5*time.Second))
 }
 
 func TestCancelBeforeAnswer(t *testing.T) {

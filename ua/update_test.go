@@ -21,35 +21,14 @@ func TestUpdateHoldResume(t *testing.T) {
 	if err := p.ac.HoldByUpdate(ctxT(t, 5*time.Second)); err != nil {
 		t.Fatalf("hold: %v", err)
 	}
-	if !p.ac.OnHold() || !waitFor(time.Second, p.bc.RemoteHold) {
-		t.Fatalf("hold state: a %v b %v", p.ac.OnHold(), p.bc.RemoteHold())
-	}
-	if d := p.bc.LocalSDP().Direction(p.bc.LocalSDP().Media[0]); d.String() != "recvonly" {
-		t.Errorf("callee answered %s to the hold offer", d)
-	}
-	time.Sleep(100 * time.Millisecond)
-	bSent, aSent := p.bc.Stats().PacketsSent, p.ac.Stats().PacketsSent
-	time.Sleep(400 * time.Millisecond)
-	if n := p.bc.Stats().PacketsSent; n != bSent {
-		t.Errorf("held callee still sending: %d -> %d", bSent, n)
-	}
-	if n := p.ac.Stats().PacketsSent; n <= aSent {
-		t.Errorf("holding caller stopped sending: %d -> %d", aSent, n)
-	}
+	checkHeld(t, p)
 	if !p.bEv.has(EventRemoteHold) || !p.aEv.has(EventHold) {
 		t.Error("no hold events")
 	}
 	if err := p.ac.ResumeByUpdate(ctxT(t, 5*time.Second)); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
-	if !waitFor(time.Second, func() bool { return !p.bc.RemoteHold() }) || p.ac.OnHold() {
-		t.Fatal("still on hold")
-	}
-	bSent = p.bc.Stats().PacketsSent
-	time.Sleep(300 * time.Millisecond)
-	if n := p.bc.Stats().PacketsSent; n < bSent+5 {
-		t.Errorf("resumed callee not sending: %d -> %d", bSent, n)
-	}
+	checkResumed(t, p)
 	if _, n := aw.requests(sip.UPDATE); n != 2 {
 		t.Errorf("%d UPDATE transactions, want 2", n)
 	}
