@@ -320,10 +320,7 @@ func runCall(ctx context.Context, c *ua.Call, duration time.Duration, dtmf strin
 
 func phoneCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newPhoneFlags("call", stderr)
-	play := f.fs.String("play", "", "WAV file to send as the microphone (8 or 16 kHz mono 16-bit PCM)")
-	record := f.fs.String("record", "", "WAV file to record what we hear (8 kHz mono 16-bit)")
-	duration := f.fs.Duration("duration", 0, "hang up after this long once answered (0: when the far end does)")
-	dtmf := f.fs.String("dtmf", "", "DTMF digits to send (RFC 4733) once answered, e.g. 123#")
+	cf := addCallFlags(f)
 	ringTimeout := f.fs.Duration("ring-timeout", 2*time.Minute, "give up (CANCEL) when unanswered for this long")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -333,7 +330,7 @@ func phoneCall(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "usage: parley phone call TARGET [flags]")
 		return 2
 	}
-	m, err := openMedia(*play, *record)
+	m, err := openMedia(*cf.play, *cf.record)
 	if err != nil {
 		fmt.Fprintln(stderr, "parley phone:", err)
 		return 2
@@ -363,16 +360,13 @@ func phoneCall(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return 1
 	}
-	return finishCall(ctx, c, *duration, *dtmf, p)
+	return finishCall(ctx, c, *cf.duration, *cf.dtmf, p)
 }
 
 func phoneAnswer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newPhoneFlags("answer", stderr)
-	play := f.fs.String("play", "", "WAV file to send as the microphone (8 or 16 kHz mono 16-bit PCM)")
-	record := f.fs.String("record", "", "WAV file to record what we hear (8 kHz mono 16-bit)")
-	duration := f.fs.Duration("duration", 0, "hang up after this long (0: when the far end does)")
+	cf := addCallFlags(f)
 	wait := f.fs.Duration("wait", 60*time.Second, "how long to wait for the call")
-	dtmf := f.fs.String("dtmf", "", "DTMF digits to send once answered")
 	pos, err := f.parse(args)
 	if err != nil {
 		return flagExit(err)
@@ -381,7 +375,7 @@ func phoneAnswer(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "usage: parley phone answer [flags]")
 		return 2
 	}
-	m, err := openMedia(*play, *record)
+	m, err := openMedia(*cf.play, *cf.record)
 	if err != nil {
 		fmt.Fprintln(stderr, "parley phone:", err)
 		return 2
@@ -417,7 +411,7 @@ func phoneAnswer(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		p.printf("answer failed: %v", err)
 		return 1
 	}
-	return finishCall(ctx, c, *duration, *dtmf, p)
+	return finishCall(ctx, c, *cf.duration, *cf.dtmf, p)
 }
 
 func phoneMessage(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -500,6 +494,21 @@ func flagExit(err error) int {
 		return 0
 	}
 	return 2
+}
+
+// callFlags are the media flags call and answer share.
+type callFlags struct {
+	play, record, dtmf *string
+	duration           *time.Duration
+}
+
+func addCallFlags(f *phoneFlags) callFlags {
+	return callFlags{
+		play:     f.fs.String("play", "", "WAV file to send as the microphone (8 or 16 kHz mono 16-bit PCM)"),
+		record:   f.fs.String("record", "", "WAV file to record what we hear (8 kHz mono 16-bit)"),
+		duration: f.fs.Duration("duration", 0, "hang up after this long once answered (0: when the far end does)"),
+		dtmf:     f.fs.String("dtmf", "", "DTMF digits to send (RFC 4733) once answered, e.g. 123#"),
+	}
 }
 
 // finishCall runs an answered call to its end (duration, DTMF), prints how
