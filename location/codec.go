@@ -72,7 +72,8 @@ func appendAddrPort(dst []byte, ap netip.AddrPort) []byte {
 	if !ap.IsValid() {
 		return append(dst, 0)
 	}
-	bin, _ := ap.MarshalBinary() // never fails
+	var tmp [64]byte
+	bin, _ := ap.AppendBinary(tmp[:0]) // never fails
 	dst = binary.AppendUvarint(dst, uint64(len(bin)))
 	return append(dst, bin...)
 }

@@ -243,6 +243,9 @@ func (m *MemoryStore) Lookup(_ context.Context, aor string) ([]Binding, error) {
 	return out, nil
 }
 
+// encBufs recycles the buffers journal records are encoded in.
+var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
 // Put implements Store.
 func (m *MemoryStore) Put(ctx context.Context, b Binding) error {
 	u, err := validate(&b)
@@ -251,7 +254,12 @@ func (m *MemoryStore) Put(ctx context.Context, b Binding) error {
 	}
 	var enc []byte
 	if m.j != nil {
-		enc = encodePut(nil, &b)
+		// The journal writes or copies the record before put returns,
+		// so the buffer goes back to the pool at once.
+		bp := encBufs.Get().(*[]byte)
+		defer encBufs.Put(bp)
+		enc = encodePut((*bp)[:0], &b)
+		*bp = enc
 	}
 	return m.put(ctx, &b, &u, enc)
 }

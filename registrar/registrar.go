@@ -24,9 +24,11 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-sip/parley/location"
@@ -75,6 +77,7 @@ type Registrar struct {
 	// update within this process. Stores shared by a cluster make that
 	// race window as small as one REGISTER round trip between nodes.
 	aorLocks [256]sync.Mutex
+	lastDate atomic.Pointer[sipDate] // see date
 }
 
 // New checks cfg, fills in defaults and returns a Registrar.
@@ -113,6 +116,9 @@ func New(cfg Config) (*Registrar, error) {
 // supported lists the option tags this registrar implements; a Require for
 // anything else is answered 420 (§8.2.2.3, §10.3 step 2).
 var supported = []string{"path"}
+
+// supportedHeader is the Supported value of every 200.
+var supportedHeader = strings.Join(supported, ", ")
 
 // dateFormat is the SIP-date of §20.17 (RFC 1123 with "GMT").
 const dateFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
@@ -208,20 +214,15 @@ func (r *Registrar) Register(ctx context.Context, req *sip.Request) *sip.Respons
 		if err != nil {
 			return r.storeFailed(req)
 		}
-		if current, err = store.Lookup(ctx, aor); err != nil {
-			return r.storeFailed(req)
-		}
+		current = applied(current, contacts, wildcard)
 	}
 
 	// Step 8: 200 OK with every current binding.
 	resp = r.reply(req, 200, "")
+	var buf []byte
 	for i := range current {
-		b := &current[i]
-		a := sip.Address{
-			Params: sip.Params(b.Params).With("expires", strconv.Itoa(b.ExpiresIn(now))),
-		}
-		a.URI, _ = sip.ParseURI(b.Contact) // stored contacts always parse
-		resp.Add("Contact", a.String())
+		buf = appendContact(buf[:0], &current[i], now)
+		resp.Add("Contact", string(buf))
 	}
 	// RFC 3327 §5.3: the Path vector goes back to a UA that said it
 	// understands it; the registrar stores it either way.
@@ -230,9 +231,61 @@ func (r *Registrar) Register(ctx context.Context, req *sip.Request) *sip.Respons
 			resp.Add("Path", p)
 		}
 	}
-	resp.Add("Supported", strings.Join(supported, ", "))
-	resp.Add("Date", now.UTC().Format(dateFormat))
+	resp.Add("Supported", supportedHeader)
+	resp.Add("Date", r.date(now))
 	return resp
+}
+
+// applied returns the bindings of an AOR after the request's changes, as
+// the store now holds them, without asking the store again: current (read
+// under the AOR lock) with each contact put in order — what it matches
+// removed, itself added unless it expires now (see location.Store.Put). A
+// wildcard removed everything first.
+func applied(current []location.Binding, contacts []contact, wildcard bool) []location.Binding {
+	if wildcard {
+		current = current[:0]
+	}
+	for i := range contacts {
+		c := &contacts[i].b
+		current = slices.DeleteFunc(current, func(b location.Binding) bool { return b.Matches(c) })
+		if contacts[i].expires > 0 {
+			current = append(current, *c)
+		}
+	}
+	location.SortBindings(current)
+	return current
+}
+
+// appendContact appends the Contact value of a binding in a 200 to
+// REGISTER: the contact with its parameters and its remaining expiry
+// (§10.3 step 8).
+func appendContact(dst []byte, b *location.Binding, now time.Time) []byte {
+	params := sip.Params(b.Params)
+	if _, ok := params.Get("expires"); ok {
+		params = params.Without("expires") // the registrar stores none; another writer might
+	}
+	dst = append(dst, '<')
+	dst = append(dst, b.Contact...)
+	dst = append(dst, '>')
+	dst = append(dst, params...)
+	dst = append(dst, ";expires="...)
+	return strconv.AppendInt(dst, int64(b.ExpiresIn(now)), 10)
+}
+
+// date returns the Date header value for now, formatted once per second.
+func (r *Registrar) date(now time.Time) string {
+	sec := now.Unix()
+	if d := r.lastDate.Load(); d != nil && d.sec == sec {
+		return d.value
+	}
+	d := &sipDate{sec: sec, value: now.UTC().Format(dateFormat)}
+	r.lastDate.Store(d)
+	return d.value
+}
+
+type sipDate struct {
+	sec   int64
+	value string
 }
 
 func (r *Registrar) supports(tok string) bool {
@@ -317,7 +370,8 @@ func (r *Registrar) parseContacts(req *sip.Request, aor, callID string, cseq uin
 // fields) and its granted expiry.
 func (r *Registrar) contact(req *sip.Request, a *sip.Address, headerExpires int) (contact, *sip.Response) {
 	var c contact
-	if len(a.Params) > location.MaxFieldLen || len(a.URI.String()) > location.MaxFieldLen {
+	uri := a.URI.String()
+	if len(a.Params) > location.MaxFieldLen || len(uri) > location.MaxFieldLen {
 		return c, r.reply(req, 400, "Contact Too Long")
 	}
 	exp := r.cfg.DefaultExpires
@@ -358,7 +412,7 @@ func (r *Registrar) contact(req *sip.Request, a *sip.Address, headerExpires int)
 			c.b.RegID = uint32(n)
 		}
 	}
-	c.b.Contact = a.URI.String()
+	c.b.Contact = uri
 	c.b.Params = string(a.Params.Without("expires"))
 	return c, nil
 }

@@ -116,8 +116,15 @@ func (s *Server) serveRegister(tx *transaction.ServerTx) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), registerTimeout)
-	defer cancel()
+	ctx := context.Background()
+	if s.cfg.DataSync == "always" {
+		// Only then does the store make a registration wait (for its
+		// fsync); a deadline elsewhere would cost a timer per REGISTER
+		// and bound nothing.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, registerTimeout)
+		defer cancel()
+	}
 	s.respond(tx, s.registrar.Register(ctx, req))
 }
 
@@ -137,9 +144,7 @@ func (s *Server) isOurs(host string) bool {
 // retransmissions (each gets a fresh answer), which saves its memory and
 // timer J. INVITEs still get a transaction (their ACK must be absorbed).
 func (s *Server) respondStateless(tx *transaction.ServerTx, resp *sip.Response) {
-	if resp.StatusCode > 100 {
-		resp.SetToTag(transaction.NewTag())
-	}
+	addToTag(resp)
 	if err := tx.RespondStateless(resp); err != nil {
 		s.log.Debug("respond failed", "method", tx.Request().Method, "status", resp.StatusCode, "err", err)
 	}
@@ -147,10 +152,16 @@ func (s *Server) respondStateless(tx *transaction.ServerTx, resp *sip.Response) 
 
 // respond sends resp, adding the To tag a final response needs (§8.2.6.2).
 func (s *Server) respond(tx *transaction.ServerTx, resp *sip.Response) {
-	if resp.StatusCode > 100 {
-		resp.SetToTag(transaction.NewTag())
-	}
+	addToTag(resp)
 	if err := tx.Respond(resp); err != nil {
 		s.log.Debug("respond failed", "method", tx.Request().Method, "status", resp.StatusCode, "err", err)
+	}
+}
+
+// addToTag gives a response other than 100 the To tag of §8.2.6.2 unless
+// its maker (the registrar, say) did.
+func addToTag(resp *sip.Response) {
+	if resp.StatusCode > 100 && resp.ToTag() == "" {
+		resp.SetToTag(transaction.NewTag())
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/parley-sip/parley/transport"
 )
 
-func digestConfig(t *testing.T, data string, listen ...string) *config.Config {
+func digestConfig(t testing.TB, data string, listen ...string) *config.Config {
 	cfg := config.Default()
 	cfg.Listen = listen
 	cfg.Data = data

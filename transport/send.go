@@ -155,7 +155,7 @@ func (l *Layer) send(msg sip.Message, dst Addr, local netip.AddrPort) error {
 		}
 		bp := bufPool.Get().(*[]byte)
 		b := msg.AppendTo((*bp)[:0])
-		_, err := sock.WriteToUDPAddrPort(b, dst.AddrPort)
+		err := sock.writeTo(b, dst.AddrPort)
 		l.trace("send", dst, b)
 		*bp = b
 		bufPool.Put(bp)

@@ -14,7 +14,7 @@ import (
 // SO_REUSEPORT, each read by its own goroutine.
 type udpListener struct {
 	local netip.AddrPort
-	socks []*net.UDPConn
+	socks []*udpSock
 }
 
 func reusePort(network, address string, c syscall.RawConn) error {
@@ -37,18 +37,28 @@ func (l *Layer) listenUDP(addr string) error {
 	if err != nil {
 		return err
 	}
-	u := &udpListener{socks: []*net.UDPConn{first.(*net.UDPConn)}}
-	u.local = first.LocalAddr().(*net.UDPAddr).AddrPort()
+	u := &udpListener{local: first.LocalAddr().(*net.UDPAddr).AddrPort()}
+	closeAll := func() {
+		for _, s := range u.socks {
+			s.Close()
+		}
+	}
 	// Further sockets bind to the port the first one got.
-	for i := 1; i < l.cfg.UDPReaders; i++ {
-		pc, err := lc.ListenPacket(context.Background(), "udp", u.local.String())
-		if err != nil {
-			for _, s := range u.socks {
-				s.Close()
+	for i := 0; i < max(l.cfg.UDPReaders, 1); i++ {
+		pc := first
+		if i > 0 {
+			if pc, err = lc.ListenPacket(context.Background(), "udp", u.local.String()); err != nil {
+				closeAll()
+				return err
 			}
+		}
+		s, err := newUDPSock(pc.(*net.UDPConn))
+		if err != nil {
+			pc.Close()
+			closeAll()
 			return err
 		}
-		u.socks = append(u.socks, pc.(*net.UDPConn))
+		u.socks = append(u.socks, s)
 	}
 	for _, s := range u.socks {
 		_ = s.SetReadBuffer(4 << 20)
@@ -65,12 +75,12 @@ func (l *Layer) listenUDP(addr string) error {
 	return nil
 }
 
-func (l *Layer) readUDP(u *udpListener, sock *net.UDPConn) {
+func (l *Layer) readUDP(u *udpListener, sock *udpSock) {
 	defer l.wg.Done()
 	buf := make([]byte, 65536)
 	local := u.local
 	for {
-		n, src, err := sock.ReadFromUDPAddrPort(buf)
+		n, src, err := sock.readFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -86,8 +96,7 @@ func (l *Layer) readUDP(u *udpListener, sock *net.UDPConn) {
 		}
 		origin := sip.Origin{Source: src, Local: local, Transport: UDP}
 		l.deliver(data, origin, func(b []byte) error {
-			_, err := sock.WriteToUDPAddrPort(b, src)
-			return err
+			return sock.writeTo(b, src)
 		})
 	}
 }
@@ -103,10 +112,10 @@ func isKeepAlive(b []byte) bool {
 
 // udpSocket picks the socket to send from: the listener whose address the
 // message came in on, else the first of the right address family.
-func (l *Layer) udpSocket(local netip.AddrPort, dst netip.AddrPort) *net.UDPConn {
+func (l *Layer) udpSocket(local netip.AddrPort, dst netip.AddrPort) *udpSock {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var fallback *net.UDPConn
+	var fallback *udpSock
 	for _, u := range l.udp {
 		if local.IsValid() && u.local == local {
 			return u.socks[0]
