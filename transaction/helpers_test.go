@@ -246,12 +246,6 @@ func newTestLayer(t *testing.T, cfg Config, h Handler) (*Layer, *fakeSender) {
 	return l, s
 }
 
-func (tx *ServerTx) currentState() state {
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	return tx.state
-}
-
 func (tx *ClientTx) currentState() state {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()

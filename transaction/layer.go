@@ -86,6 +86,9 @@ type Layer struct {
 
 	servers *table[serverKey, *ServerTx]
 	clients *table[clientKey, *ClientTx]
+	// lingering holds the completed non-INVITE server transactions
+	// waiting out timer J (see linger.go).
+	lingering *lingerQueue
 
 	// queue feeds the workers; it is never closed, so a reader goroutine
 	// racing with Shutdown cannot send on a closed channel.
@@ -112,22 +115,27 @@ type Layer struct {
 func New(cfg Config, s Sender, h Handler) *Layer {
 	cfg = cfg.withDefaults()
 	l := &Layer{
-		cfg:     cfg,
-		sender:  s,
-		handler: h,
-		servers: newTable[serverKey, *ServerTx](),
-		clients: newTable[clientKey, *ClientTx](),
-		queue:   make(chan *ServerTx, cfg.QueueSize),
-		quit:    make(chan struct{}),
-		drained: make(chan struct{}),
+		cfg:       cfg,
+		sender:    s,
+		handler:   h,
+		servers:   newTable[serverKey, *ServerTx](),
+		clients:   newTable[clientKey, *ClientTx](),
+		lingering: newLingerQueue(),
+		queue:     make(chan *ServerTx, cfg.QueueSize),
+		quit:      make(chan struct{}),
+		drained:   make(chan struct{}),
 	}
 	if cfg.RetryAfter > 0 {
 		l.retryAfter = strconv.Itoa(cfg.RetryAfter)
 	}
-	l.workers.Add(cfg.Workers)
+	l.workers.Add(cfg.Workers + 1)
 	for range cfg.Workers {
 		go l.worker()
 	}
+	go func() {
+		defer l.workers.Done()
+		l.lingering.run(l.quit, cfg.T1/4)
+	}()
 	return l
 }
 

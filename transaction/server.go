@@ -34,6 +34,12 @@ type ServerTx struct {
 	cancelCh  chan struct{}
 	doneCh    chan struct{}
 	err       error
+
+	// A completed non-INVITE transaction over UDP hands its place in the
+	// table to a lingerer for timer J (see linger.go): ghost is that
+	// lingerer, and linger is what a lingerer keeps.
+	ghost  *ServerTx
+	linger *lingerData
 }
 
 func newServerTx(l *Layer, key serverKey, req *sip.Request) *ServerTx {
@@ -117,9 +123,13 @@ func (tx *ServerTx) respondLocked(resp *sip.Response) error {
 		tx.timerH = time.AfterFunc(64*cfg.T1, tx.fireH)
 	default:
 		tx.state = stCompleted
-		if tx.reliable {
+		switch {
+		case tx.reliable:
 			tx.terminateLocked(nil) // timer J is zero
-		} else {
+		case tx.key.legacy == "" && tx.lingerLocked(resp):
+			// A lingerer absorbs retransmissions until timer J.
+		default:
+			// RFC 2543 peers: the match needs the request itself.
 			tx.timerW = time.AfterFunc(64*cfg.T1, tx.fireWait)
 		}
 	}
@@ -218,6 +228,9 @@ func (tx *ServerTx) Cancelled() <-chan struct{} {
 func (tx *ServerTx) Done() <-chan struct{} {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
+	if tx.ghost != nil {
+		return tx.ghost.Done()
+	}
 	if tx.state == stTerminated {
 		return closedChan
 	}
@@ -234,14 +247,24 @@ func (tx *ServerTx) Done() <-chan struct{} {
 func (tx *ServerTx) Err() error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
+	if tx.ghost != nil {
+		return tx.ghost.Err()
+	}
 	return tx.err
 }
 
-func (tx *ServerTx) terminated() bool {
+// currentState is the state of the transaction, or of its lingerer once it
+// has one.
+func (tx *ServerTx) currentState() state {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	return tx.state == stTerminated
+	if tx.ghost != nil {
+		return tx.ghost.currentState()
+	}
+	return tx.state
 }
+
+func (tx *ServerTx) terminated() bool { return tx.currentState() == stTerminated }
 
 func (tx *ServerTx) cancel() {
 	tx.mu.Lock()
@@ -296,7 +319,7 @@ func (tx *ServerTx) receiveRetransmission() {
 			tx.sendTryingLocked()
 		}
 	case stCompleted:
-		_ = tx.sendLocked(tx.last)
+		tx.resendLocked()
 	}
 	// Trying (no response yet), Confirmed, Accepted (RFC 6026 §7.1: the
 	// 2xx is retransmitted by the TU, not here): absorbed.

@@ -246,11 +246,22 @@ func TestNonInviteServerJ(t *testing.T) {
 		}
 		sleep(64*DefaultT1 - time.Millisecond)
 		wantState(t, tx.currentState(), stCompleted)
-		sleep(time.Millisecond)
+		l.HandleMessage(msg{method: sip.OPTIONS, branch: sb}.build(udpOrigin))
+		if got := codes(s.responses(0)); len(got) != 5 || got[4] != 200 {
+			t.Fatalf("sent %v", got)
+		}
+		// Timer J is 64*T1; the layer ends completed transactions in
+		// batches, up to T1/4 after it.
+		sleep(time.Millisecond + DefaultT1/4)
 		wantState(t, tx.currentState(), stTerminated)
+		select {
+		case <-tx.Done():
+		default:
+			t.Fatal("Done not closed")
+		}
 		// Gone: the same request now starts a new transaction.
 		serve(t, l, h, msg{method: sip.OPTIONS, branch: sb}.build(udpOrigin))
-		if st := l.Stats(); st.ServerTransactions != 2 || st.Retransmissions != 3 {
+		if st := l.Stats(); st.ServerTransactions != 2 || st.Retransmissions != 4 {
 			t.Fatalf("%+v", st)
 		}
 	})
