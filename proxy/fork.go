@@ -7,12 +7,14 @@ import (
 
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
 )
 
 // rcontext is the response context of one proxied request (§16.7): its
 // branches, the final responses collected so far, and whether the answer
 // has gone upstream. Everything in it is guarded by mu; the branches'
-// goroutines and the CANCEL watcher only ever act through its methods.
+// response callbacks and the caller's CANCEL (both on transport reader or
+// timer goroutines) only ever act through its methods.
 type rcontext struct {
 	p      *Proxy
 	stx    *transaction.ServerTx
@@ -30,7 +32,6 @@ type rcontext struct {
 	finalSent bool            // a final response went upstream
 	stop      bool            // no new branches: 2xx, 6xx or CANCEL (§16.7 steps 5, 10)
 	cancelled bool            // the caller cancelled (§16.10)
-	settled   chan struct{}   // closed with finalSent
 }
 
 // branch is one forwarded copy and its client transaction.
@@ -44,13 +45,12 @@ func newContext(p *Proxy, stx *transaction.ServerTx, base *sip.Request, hash str
 	in := stx.Request()
 	return &rcontext{
 		p: p, stx: stx, in: in, base: base, hash: hash,
-		invite:  in.Method == sip.INVITE,
-		settled: make(chan struct{}),
+		invite: in.Method == sip.INVITE,
 	}
 }
 
-// start forks to the first q group, and for an INVITE starts watching for
-// the caller's CANCEL.
+// start forks to the first q group, and for an INVITE has the caller's
+// CANCEL reach it.
 func (rc *rcontext) start(ts []Target) {
 	sortTargets(ts)
 	rc.mu.Lock()
@@ -59,8 +59,7 @@ func (rc *rcontext) start(ts []Target) {
 	watch := rc.invite && !rc.finalSent
 	rc.mu.Unlock()
 	if watch {
-		rc.p.live.Add(1)
-		go rc.watchCancel()
+		rc.stx.OnCancel(rc.callerCancelled)
 	}
 }
 
@@ -84,11 +83,52 @@ func (rc *rcontext) startBranchLocked(t *Target) {
 	b := &branch{}
 	rc.branches = append(rc.branches, b)
 	rc.pending++
-	out, dst, err := rc.p.branchRequest(rc.base, rc.in, t, rc.hash)
+	out, dst, err := rc.p.branchRequest(rc.base, rc.in, t, rc.hash, true)
+	if errors.Is(err, errWouldBlock) || err == nil && !rc.p.tp.Ready(out, dst) {
+		// A name to resolve or a connection to open: not here, where
+		// a transport reader may be running us.
+		rc.p.live.Add(1)
+		go rc.startBranchSlow(b, t)
+		return
+	}
+	rc.sendBranchLocked(b, t, out, dst, err)
+}
+
+// startBranchSlow starts a branch whose next hop needs a DNS lookup or a
+// new connection, on a goroutine of its own.
+func (rc *rcontext) startBranchSlow(b *branch, t *Target) {
+	defer rc.p.live.Add(-1)
+	out, dst, err := rc.p.branchRequest(rc.base, rc.in, t, rc.hash, false)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.stop {
+		// Answered, 6xx'd or cancelled meanwhile (§16.7 step 10): the
+		// branch never went out, and counts as cancelled.
+		rc.failLocked(b, sip.StatusRequestTerminated)
+	} else {
+		rc.sendBranchLocked(b, t, out, dst, err)
+	}
+	rc.advanceLocked()
+}
+
+// sendBranchLocked starts the client transaction of a branch whose request
+// and next hop are built (or failed to be: err).
+func (rc *rcontext) sendBranchLocked(b *branch, t *Target, out *sip.Request, dst transport.Addr, err error) {
 	if err == nil {
 		// The context's own lifetime rules the branch (Cancel), not a
-		// Go context.
-		b.tx, err = rc.p.txl.Request(context.Background(), out, dst)
+		// Go context. Responses are relayed on the goroutine that
+		// receives them: no goroutine per branch to wake.
+		rc.p.live.Add(1)
+		b.tx, err = rc.p.txl.RequestFunc(context.Background(), out, dst, func(resp *sip.Response) {
+			if resp != nil {
+				rc.onResponse(b, resp)
+				return
+			}
+			rc.ended(b)
+		})
+		if err != nil {
+			rc.p.live.Add(-1)
+		}
 	}
 	if err != nil {
 		// §16.9: a transport failure counts as a 503 from the branch.
@@ -97,19 +137,14 @@ func (rc *rcontext) startBranchLocked(t *Target) {
 		return
 	}
 	rc.p.debug("forwarded", rc.in, "target", t.URI.String(), "dst", dst.String())
-	rc.p.live.Add(1)
-	go rc.run(b)
 }
 
-// run relays one branch's responses until its transaction ends.
-func (rc *rcontext) run(b *branch) {
+// ended is told that a branch's transaction will relay nothing more.
+func (rc *rcontext) ended(b *branch) {
 	defer rc.p.live.Add(-1)
-	for resp := range b.tx.Responses() {
-		rc.onResponse(b, resp)
-	}
-	err := b.tx.Err()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	err := b.tx.Err()
 	if !b.final {
 		// No final response: timer B or C without a provisional gives
 		// 408 (§16.8), a transport error 503 (§16.9).
@@ -194,10 +229,7 @@ func (rc *rcontext) onResponse(b *branch, resp *sip.Response) {
 // the caller ACKs each. When the server transaction has already sent a
 // final response or ended, the 2xx goes statelessly through the transport.
 func (rc *rcontext) forward2xxLocked(resp *sip.Response) {
-	if !rc.finalSent {
-		rc.finalSent = true
-		close(rc.settled)
-	}
+	rc.finalSent = true
 	err := rc.stx.Respond(resp)
 	if err == nil || !rc.invite {
 		if err != nil {
@@ -231,14 +263,9 @@ func (rc *rcontext) cancelPendingLocked() {
 	}
 }
 
-// watchCancel waits for the caller's CANCEL until the answer is out.
-func (rc *rcontext) watchCancel() {
-	defer rc.p.live.Add(-1)
-	select {
-	case <-rc.stx.Cancelled():
-	case <-rc.settled:
-		return
-	}
+// callerCancelled is the caller's CANCEL (§16.10), unless the answer is
+// already out.
+func (rc *rcontext) callerCancelled() {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.finalSent {
@@ -254,7 +281,6 @@ func (rc *rcontext) watchCancel() {
 // sendBestLocked sends the best final response upstream (§16.7 step 6).
 func (rc *rcontext) sendBestLocked() {
 	rc.finalSent = true
-	close(rc.settled)
 	resp := rc.bestLocked()
 	rc.p.debug("answered", rc.in, "status", resp.StatusCode, "branches", len(rc.branches))
 	rc.p.respondWith(rc.stx, resp)

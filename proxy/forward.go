@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -131,6 +132,9 @@ func resolveURI(u *sip.URI) (transport.Addr, error) {
 	return transport.Addr{Transport: t, AddrPort: ap, Host: strings.Trim(u.Host, "[]")}, nil
 }
 
+// errWouldBlock: the next hop is a name to look up (see branchRequest).
+var errWouldBlock = errors.New("proxy: next hop needs a DNS lookup")
+
 // nextHop is §16.6 step 7: the flow of the target when it has one and no
 // Path, else the top Route, else the Request-URI.
 func nextHop(req *sip.Request, t *Target) (transport.Addr, error) {
@@ -175,13 +179,19 @@ func (p *Proxy) rrValue(t, user string) (string, bool) {
 // branchRequest builds the copy of base sent to one target (§16.6 steps 1
 // to 8 past the shared ones) and its next hop. base has already had its
 // routes preprocessed and Max-Forwards decremented.
-func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, hash string) (*sip.Request, transport.Addr, error) {
+//
+// With quick set it does not look names up: a next hop given by name fails
+// with errWouldBlock, for the caller to try again where blocking is fine.
+func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, hash string, quick bool) (*sip.Request, transport.Addr, error) {
 	out := base.Clone()
 	out.URI = t.URI // step 2
 	// Step 5: the Path of the registration as pre-loaded Route, first
 	// value on top.
 	for i := len(t.Path) - 1; i >= 0; i-- {
 		out.Prepend("Route", t.Path[i])
+	}
+	if quick && needsLookup(out) && !(t.Flow.AddrPort.IsValid() && len(t.Path) == 0) {
+		return nil, transport.Addr{}, errWouldBlock
 	}
 	dst, err := nextHop(out, t) // step 7
 	if err != nil {

@@ -62,9 +62,9 @@ type Proxy struct {
 	// the server opens its listeners after building the proxy.
 	me atomic.Pointer[identity]
 
-	// live counts the goroutines of response contexts (branch readers
-	// and CANCEL watchers), so tests can check that none outlives its
-	// transaction.
+	// live counts the branches whose client transaction has not yet
+	// said its last (RequestFunc's f(nil)), so tests can check that none
+	// outlives its transaction.
 	live atomic.Int64
 }
 

@@ -67,20 +67,24 @@ func (s *Server) serveSIP(tx *transaction.ServerTx) {
 	s.router.ServeSIP(tx)
 }
 
-// inline says which requests the chain answers at once without waiting
-// on anything — OPTIONS to the server, REGISTER when the store does not
-// fsync per change, and the requests its checks refuse — so the
-// transaction layer may run them on the reader goroutine.
+// inline says which requests the chain serves without waiting on
+// anything, so that the transaction layer may run them on the transport's
+// reader goroutine instead of handing them to a worker: all of them but a
+// REGISTER whose store fsyncs each change (data_sync: always).
+//
+// With data_sync periodic a REGISTER only computes and writes its journal
+// record. The proxy looks targets up in the local store's memory and starts
+// its branches without blocking: a branch that needs a DNS lookup or a new
+// connection goes to a goroutine of its own (proxy.rcontext.
+// startBranchLocked), and the responses branches bring back are relayed on
+// the reader that receives them (transaction.Layer.RequestFunc). Digest
+// checks are computation. So a call wakes no goroutine. A remote location
+// store would change this.
 func (s *Server) inline(req *sip.Request) bool {
-	if req.Method == sip.OPTIONS && req.URI.User == "" && s.isOurs(req.URI.Host) {
-		return true
+	if req.Method == sip.REGISTER {
+		return s.cfg.DataSync != "always"
 	}
-	// With data_sync periodic a REGISTER only computes and writes its
-	// journal record (no fsync wait): quick enough for the reader.
-	if req.Method == sip.REGISTER && s.cfg.DataSync != "always" {
-		return true
-	}
-	return s.caps.check(req) != nil
+	return true
 }
 
 // mustAuthenticate says whether a request is an initial request from one

@@ -34,8 +34,15 @@ type ClientTx struct {
 	timerX   *time.Timer   // 64*T1 after a CANCEL (§9.1)
 	ack      *sip.Request  // the ACK for a non-2xx final response, re-sent on retransmissions
 
-	responses  chan *sip.Response // nil for the layer's own CANCELs
+	responses  chan *sip.Response // nil for the layer's own CANCELs and with onResponse
 	respClosed bool
+	// onResponse replaces the channel for RequestFunc: responses queue in
+	// outbox under mu and are handed over after it is released, in
+	// order, by one goroutine at a time (draining). nil in outbox is the
+	// end.
+	onResponse func(*sip.Response)
+	outbox     []*sip.Response
+	draining   bool
 	done       chan struct{}
 	err        error
 
@@ -60,13 +67,34 @@ type ClientTx struct {
 // sending the request is returned wrapping ErrTransport, with no
 // transaction.
 func (l *Layer) Request(ctx context.Context, req *sip.Request, dst transport.Addr) (*ClientTx, error) {
+	return l.request(ctx, req, dst, nil)
+}
+
+// RequestFunc is Request with the responses handed to f instead of the
+// Responses channel (which stays nil): f(resp) for each response Responses
+// would carry, then f(nil) once when no more will come (Err says why). The
+// calls for one transaction come in order and never overlap, from whichever
+// goroutine moved the transaction — a transport reader for a response, a
+// timer — and never while the layer holds a lock, so f may call back into
+// the layer (Cancel, Respond on a server transaction). f must not block: it
+// holds up the reader. It suits a proxy relaying responses upstream, which
+// with a channel would wake a goroutine per response. f may run before
+// RequestFunc returns.
+func (l *Layer) RequestFunc(ctx context.Context, req *sip.Request, dst transport.Addr, f func(*sip.Response)) (*ClientTx, error) {
+	if f == nil {
+		return nil, fmt.Errorf("%w: RequestFunc needs a function", ErrBadRequest)
+	}
+	return l.request(ctx, req, dst, f)
+}
+
+func (l *Layer) request(ctx context.Context, req *sip.Request, dst transport.Addr, f func(*sip.Response)) (*ClientTx, error) {
 	if l.closing.Load() {
 		return nil, ErrShutdown
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	tx, err := l.startClient(req, dst, true)
+	tx, err := l.startClient(req, dst, f == nil, f)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +111,7 @@ func (l *Layer) Request(ctx context.Context, req *sip.Request, dst transport.Add
 	return tx, nil
 }
 
-func (l *Layer) startClient(req *sip.Request, dst transport.Addr, withChan bool) (*ClientTx, error) {
+func (l *Layer) startClient(req *sip.Request, dst transport.Addr, withChan bool, f func(*sip.Response)) (*ClientTx, error) {
 	if req.Method == sip.ACK {
 		return nil, fmt.Errorf("%w: ACK is not a transaction, send it through the transport", ErrBadRequest)
 	}
@@ -126,6 +154,7 @@ func (l *Layer) startClient(req *sip.Request, dst transport.Addr, withChan bool)
 	if withChan {
 		tx.responses = make(chan *sip.Response, l.cfg.ResponseBuffer)
 	}
+	tx.onResponse = f
 	if _, fresh := l.clients.getOrPut(tx.key, tx); !fresh {
 		return nil, fmt.Errorf("%w: %s %s", ErrDuplicate, req.Method, branch)
 	}
@@ -134,8 +163,9 @@ func (l *Layer) startClient(req *sip.Request, dst transport.Addr, withChan bool)
 	// Hold the lock while sending so that a response racing in on a
 	// reader goroutine finds the timers armed.
 	tx.mu.Lock()
-	defer tx.mu.Unlock()
+	defer tx.mu.Unlock() // nothing to deliver: no response yet, and a failed tx is not returned
 	if err := tx.sendLocked(tx.req); err != nil {
+		tx.outbox = nil
 		return nil, err
 	}
 	cfg := &l.cfg
@@ -207,7 +237,7 @@ func (tx *ClientTx) Cancel() error {
 func (tx *ClientTx) sendCancel() error {
 	// The CANCEL's own transaction needs no TU: its 200 or 481 says
 	// nothing the INVITE's final response will not.
-	if _, err := tx.l.startClient(buildCancel(tx.req), tx.dst, false); err != nil {
+	if _, err := tx.l.startClient(buildCancel(tx.req), tx.dst, false, nil); err != nil {
 		return err
 	}
 	tx.mu.Lock()
@@ -284,7 +314,7 @@ func (tx *ClientTx) receive(resp *sip.Response) {
 			tx.deliverLocked(resp, true)
 		}
 	}
-	tx.mu.Unlock()
+	tx.unlock()
 	if sendCancel {
 		_ = tx.sendCancel()
 	}
@@ -313,6 +343,10 @@ func (tx *ClientTx) waitLocked(d time.Duration) {
 // held and the caller may be a transport reader goroutine. Provisional
 // responses leave the last slot free so that the final one always fits.
 func (tx *ClientTx) deliverLocked(resp *sip.Response, final bool) {
+	if tx.onResponse != nil && !tx.respClosed {
+		tx.outbox = append(tx.outbox, resp)
+		return
+	}
 	if tx.responses == nil || tx.respClosed {
 		return
 	}
@@ -328,10 +362,37 @@ func (tx *ClientTx) deliverLocked(resp *sip.Response, final bool) {
 }
 
 func (tx *ClientTx) closeResponsesLocked() {
+	if tx.onResponse != nil && !tx.respClosed {
+		tx.respClosed = true
+		tx.outbox = append(tx.outbox, nil)
+		return
+	}
 	if tx.responses != nil && !tx.respClosed {
 		tx.respClosed = true
 		close(tx.responses)
 	}
+}
+
+// unlock releases tx.mu and hands what deliverLocked queued to onResponse,
+// outside the lock. One goroutine drains at a time, so the calls keep their
+// order; one that finds another draining leaves its responses to it.
+func (tx *ClientTx) unlock() {
+	if tx.draining || len(tx.outbox) == 0 {
+		tx.mu.Unlock()
+		return
+	}
+	tx.draining = true
+	for len(tx.outbox) > 0 {
+		batch := tx.outbox
+		tx.outbox = nil
+		tx.mu.Unlock()
+		for _, resp := range batch {
+			tx.onResponse(resp)
+		}
+		tx.mu.Lock()
+	}
+	tx.draining = false
+	tx.mu.Unlock()
 }
 
 func (tx *ClientTx) sendLocked(req *sip.Request) error {
@@ -349,7 +410,7 @@ func (tx *ClientTx) sendLocked(req *sip.Request) error {
 // §17.1.2.2).
 func (tx *ClientTx) fireRetransmit() {
 	tx.mu.Lock()
-	defer tx.mu.Unlock()
+	defer tx.unlock()
 	var next time.Duration
 	switch {
 	case tx.invite && tx.state == stCalling:
@@ -371,7 +432,7 @@ func (tx *ClientTx) fireRetransmit() {
 // fireTimeout is timer B or F: no final response.
 func (tx *ClientTx) fireTimeout() {
 	tx.mu.Lock()
-	defer tx.mu.Unlock()
+	defer tx.unlock()
 	switch {
 	case tx.invite && tx.state == stCalling:
 		tx.l.stats.timeouts.Add(1)
@@ -386,7 +447,7 @@ func (tx *ClientTx) fireTimeout() {
 // INVITE is considered cancelled.
 func (tx *ClientTx) fireCancelTimeout() {
 	tx.mu.Lock()
-	defer tx.mu.Unlock()
+	defer tx.unlock()
 	if tx.state == stProceeding {
 		tx.l.stats.timeouts.Add(1)
 		tx.terminateLocked(fmt.Errorf("%w: no final response after CANCEL", ErrTimeout))
@@ -396,7 +457,7 @@ func (tx *ClientTx) fireCancelTimeout() {
 // fireWait is timer D, K or M.
 func (tx *ClientTx) fireWait() {
 	tx.mu.Lock()
-	defer tx.mu.Unlock()
+	defer tx.unlock()
 	if tx.state == stCompleted || tx.state == stAccepted {
 		tx.terminateLocked(nil)
 	}
@@ -417,7 +478,7 @@ func (tx *ClientTx) armCLocked() {
 func (tx *ClientTx) fireC(gen uint64) {
 	tx.mu.Lock()
 	if gen != tx.cGen {
-		tx.mu.Unlock()
+		tx.unlock()
 		return
 	}
 	sendCancel := false
@@ -432,7 +493,7 @@ func (tx *ClientTx) fireC(gen uint64) {
 			sendCancel = true
 		}
 	}
-	tx.mu.Unlock()
+	tx.unlock()
 	if sendCancel {
 		_ = tx.sendCancel()
 	}
@@ -449,7 +510,7 @@ func (tx *ClientTx) settleLocked() {
 
 func (tx *ClientTx) abort(err error) {
 	tx.mu.Lock()
-	defer tx.mu.Unlock()
+	defer tx.unlock()
 	tx.terminateLocked(err)
 }
 

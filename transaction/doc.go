@@ -46,6 +46,13 @@
 // the wait timers (D, I, J, K) are zero, as §17.1.1.2, §17.1.2.2, §17.2.1 and
 // §17.2.2 say.
 //
+// One wait has its own mechanism: a non-INVITE server transaction over UDP
+// spends timer J (64*T1) in Completed only to answer retransmissions, and on
+// a registrar that is almost every transaction. At its final response it
+// hands its place in the table to a lingerer — its key, the response's wire
+// bytes and the request's Origin, nothing else — queued in arrival order,
+// which is deadline order, so one timer ends them all (see linger.go).
+//
 // Transactions live in a table sharded by a hash of their key, so lookups
 // from many reader goroutines do not contend on one lock.
 //

@@ -32,6 +32,7 @@ type ServerTx struct {
 	// only when asked for, to keep the common path free of them.
 	cancelled bool
 	cancelCh  chan struct{}
+	onCancel  func()
 	doneCh    chan struct{}
 	err       error
 
@@ -266,15 +267,37 @@ func (tx *ServerTx) currentState() state {
 
 func (tx *ServerTx) terminated() bool { return tx.currentState() == stTerminated }
 
+// OnCancel arranges for f to run when a CANCEL matching this INVITE
+// transaction arrives (§9.2), on the transport goroutine that received it,
+// or at once on the caller's goroutine when one already has: Cancelled
+// without a goroutine waiting on the channel. f must not block. A later
+// OnCancel replaces an earlier f. For non-INVITE transactions f never runs.
+func (tx *ServerTx) OnCancel(f func()) {
+	tx.mu.Lock()
+	if tx.cancelled {
+		tx.mu.Unlock()
+		f()
+		return
+	}
+	tx.onCancel = f
+	tx.mu.Unlock()
+}
+
 func (tx *ServerTx) cancel() {
 	tx.mu.Lock()
-	defer tx.mu.Unlock()
 	if !tx.invite || tx.cancelled {
+		tx.mu.Unlock()
 		return
 	}
 	tx.cancelled = true
 	if tx.cancelCh != nil {
 		close(tx.cancelCh)
+	}
+	f := tx.onCancel
+	tx.onCancel = nil
+	tx.mu.Unlock()
+	if f != nil {
+		f()
 	}
 }
 

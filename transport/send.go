@@ -45,6 +45,18 @@ func (l *Layer) PrepareRequest(req *sip.Request, dst Addr) Addr {
 	return dst
 }
 
+// Ready reports whether SendRequest(req, dst) would send at once, without a
+// connection to open first: over UDP unless the request is too large for
+// it (see PrepareRequest), over TCP, TLS, WS and WSS when a connection to
+// dst is open. Callers on a transport reader use it to keep dials (which
+// may take seconds) off that goroutine.
+func (l *Layer) Ready(req *sip.Request, dst Addr) bool {
+	if dst.Transport == "" || dst.Transport == UDP {
+		return req.MarshalSize() <= l.cfg.PathMTU-200
+	}
+	return l.conn(connKey{dst.Transport, dst.AddrPort}) != nil
+}
+
 // switchViaTransport rewrites the transport of the top Via (§18.1.1).
 func (l *Layer) switchViaTransport(req *sip.Request, transport string, local netip.AddrPort) {
 	v, err := req.TopVia()

@@ -44,10 +44,11 @@ func measureMemory(o *options, kind string, n, window int, settle time.Duration)
 	res.ok, res.failed = blastRegister(srv.target(), n, window)
 	res.took = time.Since(start)
 	res.cpu = groupCPU(srv.pid()) - cpu0
-	// Let the server settle before reading memory: Parley keeps each
-	// completed REGISTER transaction, with its request and response, for
-	// Timer J (64*T1 = 32 s, RFC 3261 §17.2.2) to absorb retransmissions,
-	// and the Go runtime returns freed heap to the OS gradually.
+	// Let the server settle before reading memory: Parley keeps a small
+	// record of each completed REGISTER transaction (its key and response)
+	// for Timer J (64*T1 = 32 s, RFC 3261 §17.2.2) to absorb
+	// retransmissions, and the Go runtime returns freed heap to the OS
+	// gradually (after its next collection).
 	for waited := time.Duration(0); waited < settle; waited += 5 * time.Second {
 		time.Sleep(min(5*time.Second, settle-waited))
 		fmt.Fprintf(os.Stderr, "memory %-9s %3.0fs after: %.1f MiB\n", kind, (waited + min(5*time.Second, settle-waited)).Seconds(), float64(srv.memory())/(1<<20))
@@ -276,8 +277,9 @@ func printMemory(ms []memResult, n int) {
 	}
 	tw.Flush()
 	fmt.Println("Parley: VmRSS of its one process: the location store's in-memory index (the journal is on disk), plus the peak of")
-	fmt.Println("  completed REGISTER transactions held for Timer J (32 s) while registering, with the Go heap's GC headroom")
-	fmt.Println("  (GOGC=400 unless PARLEY_BENCH_GOGC is set); the runtime keeps that memory mapped after the transactions end.")
+	fmt.Println("  completed REGISTER transactions' records held for Timer J (32 s) while registering, with the Go heap's GC headroom")
+	fmt.Println("  (GOGC tuned from 400 down to 50 as the live heap passes 64 MiB, unless PARLEY_BENCH_GOGC sets it); the runtime")
+	fmt.Println("  keeps freed memory mapped until a collection after the records end.")
 	fmt.Println("Kamailio: Pss summed over its processes counts the shared memory pool once, and only the pages touched;")
 	fmt.Println("  shm real_used is what usrloc allocated from that pool (kamcmd core.shmmem). It answers REGISTER statelessly.")
 }
