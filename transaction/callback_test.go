@@ -63,7 +63,7 @@ func TestRequestFuncInvite(t *testing.T) {
 		l.HandleMessage(reply(tx.Request(), 200, "uas1"))
 		l.HandleMessage(reply(tx.Request(), 200, "uas2")) // a second fork's 2xx (RFC 6026)
 		wantCodes(t, r.got(), 100, 180, 200, 200)
-		sleep(64 * DefaultT1) // timer M
+		sleep(64*DefaultT1 + waitLate(64*DefaultT1)) // timer M
 		wantCodes(t, r.got(), 100, 180, 200, 200, 0)
 		if tx.Err() != nil || l.Stats().Live != 0 {
 			t.Fatalf("err %v, stats %+v", tx.Err(), l.Stats())

@@ -28,7 +28,6 @@ type ClientTx struct {
 	interval time.Duration // current timer A or E interval
 	timerA   *time.Timer   // retransmit the request: A or E
 	timerB   *time.Timer   // give up: B or F
-	timerW   *time.Timer   // the wait before Terminated: D, K or M
 	timerC   *time.Timer   // proxy Timer C (§16.6 step 11)
 	cGen     uint64        // generation of timerC, which is re-armed from outside its callback
 	timerX   *time.Timer   // 64*T1 after a CANCEL (§9.1)
@@ -283,7 +282,7 @@ func (tx *ClientTx) receive(resp *sip.Response) {
 			tx.settleLocked()
 			tx.state = stAccepted
 			tx.deliverLocked(resp, true)
-			tx.timerW = time.AfterFunc(64*tx.l.cfg.T1, tx.fireWait)
+			tx.l.waits.add(64*tx.l.cfg.T1, tx) // timer M
 		case tx.invite:
 			// §17.1.1.3: ACK the non-2xx final response ourselves.
 			tx.stopRunningLocked()
@@ -336,7 +335,7 @@ func (tx *ClientTx) waitLocked(d time.Duration) {
 		tx.terminateLocked(nil)
 		return
 	}
-	tx.timerW = time.AfterFunc(d, tx.fireWait)
+	tx.l.waits.add(d, tx)
 }
 
 // deliverLocked hands resp to the TU without ever blocking: the lock is
@@ -523,7 +522,6 @@ func (tx *ClientTx) terminateLocked(err error) {
 	tx.err = err
 	stop(tx.timerA)
 	stop(tx.timerB)
-	stop(tx.timerW)
 	stop(tx.timerC)
 	stop(tx.timerX)
 	tx.cGen++

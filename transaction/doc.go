@@ -36,22 +36,25 @@
 //
 // # Timers and concurrency
 //
-// Every transaction has its own mutex that guards its state; timers are
-// time.AfterFunc callbacks that take that mutex and first check that the
-// state they were armed for still holds, because a timer that fires while the
-// transaction moves on must do nothing. All timer values derive from the
+// Every transaction has its own mutex that guards its state; the
+// retransmission and timeout timers are time.AfterFunc callbacks that take
+// that mutex and first check that the state they were armed for still
+// holds, because a timer that fires while the transaction moves on must do
+// nothing. All timer values derive from the
 // [Config] of the Layer (T1, T2, T4, Timer C, Timer D); nothing is a package
 // global, so tests run the machines on a fake clock with testing/synctest.
 // Over reliable transports the retransmission timers (A, E, G) are off and
 // the wait timers (D, I, J, K) are zero, as §17.1.1.2, §17.1.2.2, §17.2.1 and
 // §17.2.2 say.
 //
-// One wait has its own mechanism: a non-INVITE server transaction over UDP
-// spends timer J (64*T1) in Completed only to answer retransmissions, and on
-// a registrar that is almost every transaction. At its final response it
-// hands its place in the table to a lingerer — its key, the response's wire
-// bytes and the request's Origin, nothing else — queued in arrival order,
-// which is deadline order, so one timer ends them all (see linger.go).
+// The wait timers — D, I, J, K, L and M, which only keep a finished
+// transaction around to absorb retransmissions — are not runtime timers:
+// their lengths are fixed per layer, so each length is a FIFO lane, and
+// one goroutine ends the transactions at the heads of the lanes, in
+// batches up to 1/256 of the length late. And a non-INVITE server
+// transaction over UDP (timer J: on a registrar, almost every transaction)
+// waits as a lingerer that holds only its key, the response's wire bytes
+// and the request's Origin (see wait.go).
 //
 // Transactions live in a table sharded by a hash of their key, so lookups
 // from many reader goroutines do not contend on one lock.

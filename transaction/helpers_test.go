@@ -291,3 +291,8 @@ func sleep(d time.Duration) {
 	time.Sleep(d)
 	synctest.Wait()
 }
+
+// waitLate is how late the layer may end a transaction after a wait timer
+// (D, I, J, K, L, M) of length d: the wait queues serve deadlines in
+// batches (see waitQueues).
+func waitLate(d time.Duration) time.Duration { return d / 256 }

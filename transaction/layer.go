@@ -86,9 +86,8 @@ type Layer struct {
 
 	servers *table[serverKey, *ServerTx]
 	clients *table[clientKey, *ClientTx]
-	// lingering holds the completed non-INVITE server transactions
-	// waiting out timer J (see linger.go).
-	lingering *lingerQueue
+	// waits runs the wait timers D, I, J, K, L and M (see wait.go).
+	waits *waitQueues
 
 	// queue feeds the workers; it is never closed, so a reader goroutine
 	// racing with Shutdown cannot send on a closed channel.
@@ -115,15 +114,15 @@ type Layer struct {
 func New(cfg Config, s Sender, h Handler) *Layer {
 	cfg = cfg.withDefaults()
 	l := &Layer{
-		cfg:       cfg,
-		sender:    s,
-		handler:   h,
-		servers:   newTable[serverKey, *ServerTx](),
-		clients:   newTable[clientKey, *ClientTx](),
-		lingering: newLingerQueue(),
-		queue:     make(chan *ServerTx, cfg.QueueSize),
-		quit:      make(chan struct{}),
-		drained:   make(chan struct{}),
+		cfg:     cfg,
+		sender:  s,
+		handler: h,
+		servers: newTable[serverKey, *ServerTx](),
+		clients: newTable[clientKey, *ClientTx](),
+		waits:   newWaitQueues(64*cfg.T1, cfg.T4, cfg.TimerD),
+		queue:   make(chan *ServerTx, cfg.QueueSize),
+		quit:    make(chan struct{}),
+		drained: make(chan struct{}),
 	}
 	if cfg.RetryAfter > 0 {
 		l.retryAfter = strconv.Itoa(cfg.RetryAfter)
@@ -134,7 +133,7 @@ func New(cfg Config, s Sender, h Handler) *Layer {
 	}
 	go func() {
 		defer l.workers.Done()
-		l.lingering.run(l.quit, cfg.T1/4)
+		l.waits.run(l.quit)
 	}()
 	return l
 }

@@ -26,7 +26,6 @@ type ServerTx struct {
 	interval time.Duration // current timer G interval
 	timerG   *time.Timer   // retransmit the final response (INVITE, unreliable)
 	timerH   *time.Timer   // give up waiting for the ACK
-	timerW   *time.Timer   // the wait before Terminated: I, J or L
 	timer100 *time.Timer   // the automatic 100 Trying
 	// cancelled records a matched CANCEL; cancelCh and doneCh are made
 	// only when asked for, to keep the common path free of them.
@@ -37,7 +36,7 @@ type ServerTx struct {
 	err       error
 
 	// A completed non-INVITE transaction over UDP hands its place in the
-	// table to a lingerer for timer J (see linger.go): ghost is that
+	// table to a lingerer for timer J (see wait.go): ghost is that
 	// lingerer, and linger is what a lingerer keeps.
 	ghost  *ServerTx
 	linger *lingerData
@@ -114,7 +113,7 @@ func (tx *ServerTx) respondLocked(resp *sip.Response) error {
 		// RFC 6026 §7.1: wait in Accepted for retransmitted INVITEs
 		// (absorbed) and further 2xx from the TU, for timer L.
 		tx.state = stAccepted
-		tx.timerW = time.AfterFunc(64*cfg.T1, tx.fireWait)
+		tx.l.waits.add(64*cfg.T1, tx)
 	case tx.invite:
 		tx.state = stCompleted
 		if !tx.reliable {
@@ -131,7 +130,7 @@ func (tx *ServerTx) respondLocked(resp *sip.Response) error {
 			// A lingerer absorbs retransmissions until timer J.
 		default:
 			// RFC 2543 peers: the match needs the request itself.
-			tx.timerW = time.AfterFunc(64*cfg.T1, tx.fireWait)
+			tx.l.waits.add(64*cfg.T1, tx)
 		}
 	}
 	return nil
@@ -362,7 +361,7 @@ func (tx *ServerTx) receiveAck(ack *sip.Request) {
 		if tx.reliable {
 			tx.terminateLocked(nil) // timer I is zero
 		} else {
-			tx.timerW = time.AfterFunc(tx.l.cfg.T4, tx.fireWait)
+			tx.l.waits.add(tx.l.cfg.T4, tx) // timer I
 		}
 	case stConfirmed:
 		tx.l.stats.retrans.Add(1)
@@ -464,7 +463,6 @@ func (tx *ServerTx) terminateLocked(err error) {
 	tx.err = err
 	stop(tx.timerG)
 	stop(tx.timerH)
-	stop(tx.timerW)
 	stop(tx.timer100)
 	if tx.doneCh != nil {
 		close(tx.doneCh)

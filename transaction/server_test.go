@@ -153,7 +153,7 @@ func TestInviteServerTimerI(t *testing.T) {
 		sleep(DefaultT4 - time.Millisecond)
 		wantState(t, tx.currentState(), stConfirmed)
 		l.HandleMessage(msg{method: sip.ACK, branch: sb, toTag: "uas"}.build(udpOrigin)) // absorbed
-		sleep(time.Millisecond)
+		sleep(time.Millisecond + waitLate(DefaultT4))
 		wantState(t, tx.currentState(), stTerminated)
 		if acks != 0 || l.Stats().Retransmissions != 1 {
 			t.Fatal(acks, l.Stats())
@@ -212,7 +212,7 @@ func TestInviteServer2xxAcceptedL(t *testing.T) {
 		}
 		sleep(64*DefaultT1 - 10*time.Second - time.Millisecond)
 		wantState(t, tx.currentState(), stAccepted)
-		sleep(time.Millisecond)
+		sleep(time.Millisecond + waitLate(64*DefaultT1))
 		wantState(t, tx.currentState(), stTerminated)
 		if tx.Err() != nil {
 			t.Fatal(tx.Err())
@@ -250,9 +250,7 @@ func TestNonInviteServerJ(t *testing.T) {
 		if got := codes(s.responses(0)); len(got) != 5 || got[4] != 200 {
 			t.Fatalf("sent %v", got)
 		}
-		// Timer J is 64*T1; the layer ends completed transactions in
-		// batches, up to T1/4 after it.
-		sleep(time.Millisecond + DefaultT1/4)
+		sleep(time.Millisecond + waitLate(64*DefaultT1))
 		wantState(t, tx.currentState(), stTerminated)
 		select {
 		case <-tx.Done():

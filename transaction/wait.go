@@ -1,0 +1,203 @@
+package transaction
+
+import (
+	"sync"
+	"time"
+
+	"github.com/parley-sip/parley/sip"
+)
+
+// A non-INVITE server transaction over an unreliable transport spends
+// timer J (64*T1, 32 s) in Completed after its final response, only to
+// answer retransmissions of the request with that response (§17.2.2). On a
+// registrar that is nearly every transaction, and holding each one whole —
+// the request and its buffer, the response, a runtime timer — cost about
+// 3.7 KB per REGISTER for 32 s (a burst of 100,000 registrations kept
+// 370 MiB live) and a timer set, fired on a goroutine of its own, and
+// stopped per request.
+//
+// So at its final response such a transaction hands its place in the table
+// to a lingerer: a small ServerTx that holds only what Completed needs —
+// its key (with strings of its own, not pointing into the request's
+// buffer), the response as wire bytes and the request's Origin — and waits
+// in the layer's waitQueues like every other wait timer. The
+// original ServerTx stays in Completed for the TU that still holds it and
+// becomes garbage when the TU lets go.
+
+// lingerData is what a lingerer keeps of its transaction.
+type lingerData struct {
+	wire   []byte     // the final response as sent
+	origin sip.Origin // where the request came from, to route the resend
+}
+
+// lingerLocked replaces tx in the table by a lingerer and queues it for
+// timer J. It reports false when tx was no longer in the table (then the
+// caller terminates it as usual). The caller holds tx.mu.
+func (tx *ServerTx) lingerLocked(resp *sip.Response) bool {
+	l := tx.l
+	g := &ServerTx{
+		l:       l,
+		key:     tx.key.owned(),
+		state:   stCompleted,
+		settled: true,
+		linger: &lingerData{
+			wire:   resp.AppendTo(make([]byte, 0, resp.MarshalSize())),
+			origin: resp.Origin,
+		},
+	}
+	if !l.servers.replace(tx.key, tx, g.key, g) {
+		return false
+	}
+	tx.ghost = g
+	l.waits.add(64*l.cfg.T1, g)
+	return true
+}
+
+// resendLocked sends the last response again, rebuilding it from its wire
+// bytes in a lingerer. The caller holds tx.mu.
+func (tx *ServerTx) resendLocked() {
+	resp := tx.last
+	if resp == nil && tx.linger != nil {
+		m, err := sip.Parse(tx.linger.wire)
+		r, ok := m.(*sip.Response)
+		if err != nil || !ok {
+			return // cannot happen: the layer wrote these bytes
+		}
+		r.Origin = tx.linger.origin
+		resp = r
+	}
+	if resp != nil {
+		_ = tx.sendLocked(resp)
+	}
+}
+
+// waiter is a transaction waiting out a wait timer (D, I, J, K, L, M):
+// fireWait ends it if it is still in the state the wait was for, so an
+// entry that outlives its transaction's need is harmless.
+type waiter interface{ fireWait() }
+
+// waitQueues end transactions after their wait timers. The wait timers
+// have fixed lengths per layer — 64*T1 (J, L, M), T4 (I, K) and Timer D —
+// so each length gets a FIFO lane whose entries expire in the order they
+// were added, and one goroutine sleeps until the earliest head of any lane.
+// That replaces a runtime timer per transaction, armed and fired on a
+// goroutine of its own: on a busy proxy almost every transaction ends by a
+// wait timer. Each lane's deadlines are served in batches up to 1/256 of
+// its length late (125 ms of 32 s): the wait timers are least times, and a
+// little more does no harm.
+type waitQueues struct {
+	lanes []*waitLane
+	wake  chan struct{} // cap 1: a lane went from empty to not
+}
+
+type waitLane struct {
+	d     time.Duration
+	slack time.Duration
+
+	mu   sync.Mutex
+	q    []waitEntry
+	head int // q[head:] are waiting
+}
+
+type waitEntry struct {
+	at time.Time
+	w  waiter
+}
+
+func newWaitQueues(lengths ...time.Duration) *waitQueues {
+	wq := &waitQueues{wake: make(chan struct{}, 1)}
+	for _, d := range lengths {
+		if d > 0 && wq.lane(d) == nil {
+			wq.lanes = append(wq.lanes, &waitLane{d: d, slack: d / 256})
+		}
+	}
+	return wq
+}
+
+func (wq *waitQueues) lane(d time.Duration) *waitLane {
+	for _, ln := range wq.lanes {
+		if ln.d == d {
+			return ln
+		}
+	}
+	return nil
+}
+
+// add has w.fireWait called d from now. d must be one of the lengths the
+// queues were made with; any other gets a timer of its own.
+func (wq *waitQueues) add(d time.Duration, w waiter) {
+	ln := wq.lane(d)
+	if ln == nil {
+		time.AfterFunc(d, w.fireWait)
+		return
+	}
+	ln.mu.Lock()
+	empty := ln.head == len(ln.q)
+	ln.q = append(ln.q, waitEntry{at: time.Now().Add(d), w: w})
+	ln.mu.Unlock()
+	if empty {
+		select {
+		case wq.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// expired moves the entries due by now into out and returns when the
+// lane next needs service (zero when it is empty).
+func (ln *waitLane) expired(now time.Time, out []waiter) ([]waiter, time.Time) {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	for ln.head < len(ln.q) && !ln.q[ln.head].at.After(now) {
+		out = append(out, ln.q[ln.head].w)
+		ln.q[ln.head] = waitEntry{}
+		ln.head++
+	}
+	var next time.Time
+	if ln.head < len(ln.q) {
+		next = ln.q[ln.head].at.Add(ln.slack)
+	}
+	// Reuse the slice's front once most of it has been consumed.
+	if ln.head > 1024 && ln.head > len(ln.q)/2 {
+		n := copy(ln.q, ln.q[ln.head:])
+		clear(ln.q[n:])
+		ln.q, ln.head = ln.q[:n], 0
+	}
+	return out, next
+}
+
+// run ends waiting transactions at their deadlines until quit is closed.
+func (wq *waitQueues) run(quit <-chan struct{}) {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	var due []waiter
+	for {
+		var next time.Time
+		now := time.Now()
+		for _, ln := range wq.lanes {
+			var n time.Time
+			due, n = ln.expired(now, due)
+			if !n.IsZero() && (next.IsZero() || n.Before(next)) {
+				next = n
+			}
+		}
+		for i, w := range due {
+			w.fireWait()
+			due[i] = nil
+		}
+		due = due[:0]
+		var tc <-chan time.Time
+		if !next.IsZero() {
+			t.Reset(time.Until(next))
+			tc = t.C
+		}
+		select {
+		case <-tc:
+		case <-wq.wake:
+			t.Stop()
+		case <-quit:
+			t.Stop()
+			return
+		}
+	}
+}
