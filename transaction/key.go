@@ -67,50 +67,6 @@ func serverKeyOf(req *sip.Request) (serverKey, bool) {
 	return k, true
 }
 
-// owned returns k with strings of its own: a key made by serverKeyOf
-// points into the request's buffer, which a lingerer must not keep alive.
-// The method is one of the interned constants when it is a known one.
-func (k serverKey) owned() serverKey {
-	b := make([]byte, 0, len(k.branch)+len(k.host))
-	b = append(append(b, k.branch...), k.host...)
-	s := string(b)
-	k.branch, k.host = s[:len(k.branch)], s[len(k.branch):]
-	k.method = ownedMethod(k.method)
-	k.legacy = strings.Clone(k.legacy)
-	return k
-}
-
-// ownedMethod returns the package constant for a known method, else a copy.
-func ownedMethod(m string) string {
-	switch m {
-	case sip.REGISTER:
-		return sip.REGISTER
-	case sip.OPTIONS:
-		return sip.OPTIONS
-	case sip.BYE:
-		return sip.BYE
-	case sip.CANCEL:
-		return sip.CANCEL
-	case sip.MESSAGE:
-		return sip.MESSAGE
-	case sip.INFO:
-		return sip.INFO
-	case sip.UPDATE:
-		return sip.UPDATE
-	case sip.PRACK:
-		return sip.PRACK
-	case sip.NOTIFY:
-		return sip.NOTIFY
-	case sip.SUBSCRIBE:
-		return sip.SUBSCRIBE
-	case sip.PUBLISH:
-		return sip.PUBLISH
-	case sip.REFER:
-		return sip.REFER
-	}
-	return strings.Clone(m)
-}
-
 func (k serverKey) withMethod(m string) serverKey {
 	k.method = m
 	return k

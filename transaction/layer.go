@@ -70,6 +70,10 @@ type Stats struct {
 	Malformed          uint64 // messages without a usable Via or CSeq
 	HandlerPanics      uint64 // ServeSIP calls that panicked (answered 500)
 	Live               int64  // transactions alive now
+	// Lingering counts the completed non-INVITE server transactions over
+	// UDP kept, after they ended, as records answering retransmissions
+	// until timer J (not in Live).
+	Lingering int64
 }
 
 type counters struct {
@@ -86,7 +90,8 @@ type Layer struct {
 
 	servers *table[serverKey, *ServerTx]
 	clients *table[clientKey, *ClientTx]
-	// waits runs the wait timers D, I, J, K, L and M (see wait.go).
+	// waits runs the wait timers D, I, J, K, L and M (see wait.go) and
+	// keeps the records of timer J (see linger.go).
 	waits *waitQueues
 
 	// queue feeds the workers; it is never closed, so a reader goroutine
@@ -119,7 +124,7 @@ func New(cfg Config, s Sender, h Handler) *Layer {
 		handler: h,
 		servers: newTable[serverKey, *ServerTx](),
 		clients: newTable[clientKey, *ClientTx](),
-		waits:   newWaitQueues(64*cfg.T1, cfg.T4, cfg.TimerD),
+		waits:   newWaitQueues(64*cfg.T1, 64*cfg.T1, cfg.T4, cfg.TimerD),
 		queue:   make(chan *ServerTx, cfg.QueueSize),
 		quit:    make(chan struct{}),
 		drained: make(chan struct{}),
@@ -157,6 +162,7 @@ func (l *Layer) Stats() Stats {
 		Malformed:          c.malformed.Load(),
 		HandlerPanics:      c.handlerPanics.Load(),
 		Live:               l.live.Load(),
+		Lingering:          int64(l.waits.lingers.len()),
 	}
 }
 
@@ -195,6 +201,9 @@ func (l *Layer) handleRequest(req *sip.Request) {
 			tx.receiveRetransmission()
 			return
 		}
+		if l.resendLingering(&key) {
+			return
+		}
 		if inv := l.findServer(key.withMethod(sip.INVITE), req); inv != nil {
 			l.cancelServer(key, req, inv)
 			return
@@ -204,8 +213,33 @@ func (l *Layer) handleRequest(req *sip.Request) {
 			tx.receiveRetransmission()
 			return
 		}
+		if l.resendLingering(&key) {
+			return
+		}
 	}
 	l.newServer(key, req)
+}
+
+// resendLingering answers a retransmission of a request whose non-INVITE
+// transaction has completed and waits out timer J as a record (see
+// linger.go): the final response goes out again.
+func (l *Layer) resendLingering(key *serverKey) bool {
+	if key.legacy != "" {
+		return false
+	}
+	wire, origin, ok := l.waits.lingers.find(key)
+	if !ok {
+		return false
+	}
+	l.stats.retrans.Add(1)
+	m, err := sip.Parse(wire)
+	if resp, isResp := m.(*sip.Response); err == nil && isResp {
+		resp.Origin = origin
+		if l.sender.SendResponse(resp) != nil {
+			l.stats.transport.Add(1)
+		}
+	}
+	return true
 }
 
 // findServer looks the key up and, for the RFC 2543 fallback, checks what
@@ -380,6 +414,7 @@ func (l *Layer) Shutdown(ctx context.Context) error {
 	for _, tx := range l.clients.all() {
 		tx.abort(ErrShutdown)
 	}
+	l.waits.lingers.clear()
 	l.quitOnce.Do(func() { close(l.quit) })
 	return err
 }

@@ -34,12 +34,6 @@ type ServerTx struct {
 	onCancel  func()
 	doneCh    chan struct{}
 	err       error
-
-	// A completed non-INVITE transaction over UDP hands its place in the
-	// table to a lingerer for timer J (see wait.go): ghost is that
-	// lingerer, and linger is what a lingerer keeps.
-	ghost  *ServerTx
-	linger *lingerData
 }
 
 func newServerTx(l *Layer, key serverKey, req *sip.Request) *ServerTx {
@@ -126,8 +120,11 @@ func (tx *ServerTx) respondLocked(resp *sip.Response) error {
 		switch {
 		case tx.reliable:
 			tx.terminateLocked(nil) // timer J is zero
-		case tx.key.legacy == "" && tx.lingerLocked(resp):
-			// A lingerer absorbs retransmissions until timer J.
+		case tx.key.legacy == "" && tx.l.waits.lingers.add(&tx.key, resp):
+			// The layer answers retransmissions from a record of the
+			// response until timer J (see linger.go); the
+			// transaction ends for the TU now.
+			tx.terminateLocked(nil)
 		default:
 			// RFC 2543 peers: the match needs the request itself.
 			tx.l.waits.add(64*cfg.T1, tx)
@@ -228,9 +225,6 @@ func (tx *ServerTx) Cancelled() <-chan struct{} {
 func (tx *ServerTx) Done() <-chan struct{} {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	if tx.ghost != nil {
-		return tx.ghost.Done()
-	}
 	if tx.state == stTerminated {
 		return closedChan
 	}
@@ -247,20 +241,12 @@ func (tx *ServerTx) Done() <-chan struct{} {
 func (tx *ServerTx) Err() error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	if tx.ghost != nil {
-		return tx.ghost.Err()
-	}
 	return tx.err
 }
 
-// currentState is the state of the transaction, or of its lingerer once it
-// has one.
 func (tx *ServerTx) currentState() state {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	if tx.ghost != nil {
-		return tx.ghost.currentState()
-	}
 	return tx.state
 }
 
@@ -341,7 +327,7 @@ func (tx *ServerTx) receiveRetransmission() {
 			tx.sendTryingLocked()
 		}
 	case stCompleted:
-		tx.resendLocked()
+		_ = tx.sendLocked(tx.last)
 	}
 	// Trying (no response yet), Confirmed, Accepted (RFC 6026 §7.1: the
 	// 2xx is retransmitted by the TU, not here): absorbed.

@@ -72,20 +72,6 @@ func (t *table[K, V]) delete(k K, v V) {
 	s.mu.Unlock()
 }
 
-// replace swaps v for w, stored under key kw (equal to k: the same entry,
-// with key strings of its own), when k still maps to v.
-func (t *table[K, V]) replace(k K, v V, kw K, w V) bool {
-	s := t.shard(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if cur, ok := s.m[k]; !ok || cur != v {
-		return false
-	}
-	delete(s.m, k)
-	s.m[kw] = w
-	return true
-}
-
 // all returns a snapshot of the values, taken shard by shard; callers act on
 // it without holding the shard locks.
 func (t *table[K, V]) all() []V {

@@ -3,73 +3,7 @@ package transaction
 import (
 	"sync"
 	"time"
-
-	"github.com/parley-sip/parley/sip"
 )
-
-// A non-INVITE server transaction over an unreliable transport spends
-// timer J (64*T1, 32 s) in Completed after its final response, only to
-// answer retransmissions of the request with that response (§17.2.2). On a
-// registrar that is nearly every transaction, and holding each one whole —
-// the request and its buffer, the response, a runtime timer — cost about
-// 3.7 KB per REGISTER for 32 s (a burst of 100,000 registrations kept
-// 370 MiB live) and a timer set, fired on a goroutine of its own, and
-// stopped per request.
-//
-// So at its final response such a transaction hands its place in the table
-// to a lingerer: a small ServerTx that holds only what Completed needs —
-// its key (with strings of its own, not pointing into the request's
-// buffer), the response as wire bytes and the request's Origin — and waits
-// in the layer's waitQueues like every other wait timer. The
-// original ServerTx stays in Completed for the TU that still holds it and
-// becomes garbage when the TU lets go.
-
-// lingerData is what a lingerer keeps of its transaction.
-type lingerData struct {
-	wire   []byte     // the final response as sent
-	origin sip.Origin // where the request came from, to route the resend
-}
-
-// lingerLocked replaces tx in the table by a lingerer and queues it for
-// timer J. It reports false when tx was no longer in the table (then the
-// caller terminates it as usual). The caller holds tx.mu.
-func (tx *ServerTx) lingerLocked(resp *sip.Response) bool {
-	l := tx.l
-	g := &ServerTx{
-		l:       l,
-		key:     tx.key.owned(),
-		state:   stCompleted,
-		settled: true,
-		linger: &lingerData{
-			wire:   resp.AppendTo(make([]byte, 0, resp.MarshalSize())),
-			origin: resp.Origin,
-		},
-	}
-	if !l.servers.replace(tx.key, tx, g.key, g) {
-		return false
-	}
-	tx.ghost = g
-	l.waits.add(64*l.cfg.T1, g)
-	return true
-}
-
-// resendLocked sends the last response again, rebuilding it from its wire
-// bytes in a lingerer. The caller holds tx.mu.
-func (tx *ServerTx) resendLocked() {
-	resp := tx.last
-	if resp == nil && tx.linger != nil {
-		m, err := sip.Parse(tx.linger.wire)
-		r, ok := m.(*sip.Response)
-		if err != nil || !ok {
-			return // cannot happen: the layer wrote these bytes
-		}
-		r.Origin = tx.linger.origin
-		resp = r
-	}
-	if resp != nil {
-		_ = tx.sendLocked(resp)
-	}
-}
 
 // waiter is a transaction waiting out a wait timer (D, I, J, K, L, M):
 // fireWait ends it if it is still in the state the wait was for, so an
@@ -86,8 +20,9 @@ type waiter interface{ fireWait() }
 // its length late (125 ms of 32 s): the wait timers are least times, and a
 // little more does no harm.
 type waitQueues struct {
-	lanes []*waitLane
-	wake  chan struct{} // cap 1: a lane went from empty to not
+	lanes   []*waitLane
+	lingers *lingerStore  // timer J's records, expired by the same goroutine
+	wake    chan struct{} // cap 1: a lane or lingers went from empty to not
 }
 
 type waitLane struct {
@@ -104,8 +39,9 @@ type waitEntry struct {
 	w  waiter
 }
 
-func newWaitQueues(lengths ...time.Duration) *waitQueues {
+func newWaitQueues(j time.Duration, lengths ...time.Duration) *waitQueues {
 	wq := &waitQueues{wake: make(chan struct{}, 1)}
+	wq.lingers = newLingerStore(j, wq.kick)
 	for _, d := range lengths {
 		if d > 0 && wq.lane(d) == nil {
 			wq.lanes = append(wq.lanes, &waitLane{d: d, slack: d / 256})
@@ -136,10 +72,15 @@ func (wq *waitQueues) add(d time.Duration, w waiter) {
 	ln.q = append(ln.q, waitEntry{at: time.Now().Add(d), w: w})
 	ln.mu.Unlock()
 	if empty {
-		select {
-		case wq.wake <- struct{}{}:
-		default:
-		}
+		wq.kick()
+	}
+}
+
+// kick wakes the goroutine: something waits where nothing did.
+func (wq *waitQueues) kick() {
+	select {
+	case wq.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -180,6 +121,9 @@ func (wq *waitQueues) run(quit <-chan struct{}) {
 			if !n.IsZero() && (next.IsZero() || n.Before(next)) {
 				next = n
 			}
+		}
+		if n := wq.lingers.expire(now); !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
 		}
 		for i, w := range due {
 			w.fireWait()
