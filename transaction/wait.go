@@ -11,7 +11,9 @@ import (
 type waiter interface{ fireWait() }
 
 // waitQueues end transactions after their wait timers. The wait timers
-// have fixed lengths per layer — 64*T1 (J, L, M), T4 (I, K) and Timer D —
+// have fixed lengths per layer — 64*T1 (L, M; J for RFC 2543 peers, whose
+// transactions cannot become records, see linger.go), T4 (I, K) and
+// Timer D —
 // so each length gets a FIFO lane whose entries expire in the order they
 // were added, and one goroutine sleeps until the earliest head of any lane.
 // That replaces a runtime timer per transaction, armed and fired on a
