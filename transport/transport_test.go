@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -333,5 +334,40 @@ func TestParseListen(t *testing.T) {
 		if _, err := ParseListen(bad); err == nil {
 			t.Errorf("ParseListen(%q) accepted", bad)
 		}
+	}
+}
+
+// TestUDPIPv6AndDualStack covers the raw socket calls' address handling
+// (udpsock_linux.go): an IPv6 listener, and a dual-stack one that an IPv4
+// client reaches (its source arrives v4-mapped; the answer must go back).
+func TestUDPIPv6AndDualStack(t *testing.T) {
+	if c, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	} else {
+		c.Close()
+	}
+	for _, tc := range []struct{ listen, client string }{
+		{"udp:[::1]:0", "[::1]"},
+		{"udp:[::]:0", "127.0.0.1"},
+		{"udp:[::]:0", "[::1]"},
+	} {
+		t.Run(tc.listen+" from "+tc.client, func(t *testing.T) {
+			l, got := echoLayer(t, Config{}, tc.listen)
+			a, _ := l.LocalAddr(UDP)
+			c, err := net.Dial("udp", net.JoinHostPort(strings.Trim(tc.client, "[]"), strconv.Itoa(int(a.AddrPort.Port()))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte(request("OPTIONS", "SIP/2.0/UDP 192.0.2.1:5999;branch=z9hG4bK6;rport")))
+			if resp := readResponse(t, c); resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			req := <-got
+			local := c.LocalAddr().(*net.UDPAddr).AddrPort()
+			if src := req.Origin.Source; src.Addr().Unmap() != local.Addr().Unmap() || src.Port() != local.Port() {
+				t.Errorf("origin source %v, want %v", src, local)
+			}
+		})
 	}
 }
