@@ -465,7 +465,13 @@ type snapRec struct {
 func (s *FileStore) cut() []snapRec {
 	m := s.MemoryStore
 	now := m.clock().UnixNano()
-	var recs []snapRec
+	n := 0
+	for i := range m.shards {
+		for _, list := range m.shards[i].m {
+			n += len(list)
+		}
+	}
+	recs := make([]snapRec, 0, n)
 	for i := range m.shards {
 		for aor, list := range m.shards[i].m {
 			for _, r := range list {
@@ -644,26 +650,36 @@ func (s *FileStore) syncJournal() {
 func (s *FileStore) rotate() ([]snapRec, uint64, error) {
 	j := s.j
 	m := s.MemoryStore
-	for i := range m.shards {
-		m.shards[i].mu.RLock()
-	}
-	defer func() {
-		for i := range m.shards {
-			m.shards[i].mu.RUnlock()
-		}
-	}()
-	s.flush()
-	s.syncJournal()
+	// The new journal is made (and fsynced, with its directory entry)
+	// before the shards are locked: registrations wait only for the flush,
+	// the copy and the swap, not for three fsyncs.
 	f, err := createJournal(s.dir, j.gen+1)
 	if err != nil {
 		return nil, 0, err // keep journaling to the old file; retry after a later batch
 	}
+	for i := range m.shards {
+		m.shards[i].mu.RLock()
+	}
+	s.flush()
 	recs := s.cut()
-	j.f.Close()
 	j.mu.Lock()
-	j.directSize = 0
-	j.mu.Unlock()
+	old, oldDirty := j.f, j.dirty
 	j.f, j.fd, j.gen, j.size = f, f.Fd(), j.gen+1, fileHeaderLen
+	j.directSize, j.dirty = 0, false
+	j.mu.Unlock()
+	for i := range m.shards {
+		m.shards[i].mu.RUnlock()
+	}
+	// What the old journal got since its last fsync (direct writes, in
+	// SyncPeriod mode) is made durable as the period promised.
+	if oldDirty && !s.opts.NoSync {
+		if err := old.Sync(); err != nil {
+			j.mu.Lock()
+			j.err = fmt.Errorf("location: journal: %w", err)
+			j.mu.Unlock()
+		}
+	}
+	old.Close()
 	return recs, j.gen, nil
 }
 
