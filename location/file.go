@@ -460,26 +460,24 @@ type snapRec struct {
 	r   record
 }
 
-// cut copies every unexpired record. Records are values whose strings are
-// immutable, so the copy is cheap and needs no locks afterwards.
+// cut copies every unexpired record, one shard at a time under its read
+// lock. Records are values whose strings are immutable, so the copy needs
+// no lock afterwards.
 func (s *FileStore) cut() []snapRec {
 	m := s.MemoryStore
 	now := m.clock().UnixNano()
-	n := 0
+	var recs []snapRec
 	for i := range m.shards {
-		for _, list := range m.shards[i].m {
-			n += len(list)
-		}
-	}
-	recs := make([]snapRec, 0, n)
-	for i := range m.shards {
-		for aor, list := range m.shards[i].m {
+		sh := &m.shards[i]
+		sh.mu.RLock()
+		for aor, list := range sh.m {
 			for _, r := range list {
 				if r.expires > now {
 					recs = append(recs, snapRec{aor, r})
 				}
 			}
 		}
+		sh.mu.RUnlock()
 	}
 	return recs
 }
@@ -642,11 +640,20 @@ func (s *FileStore) syncJournal() {
 	}
 }
 
-// rotate switches to a new journal generation at a consistent cut and
-// returns the records of that cut and the new generation. With every shard
-// read-locked no change can be queued meanwhile, so after the flush the old
-// journals hold exactly the cut. Lookups go on; Puts wait for the switch,
-// which costs one flush and a copy of the records.
+// rotate switches to a new journal generation and returns the records for
+// the snapshot of that generation. The switch happens with every shard
+// read-locked, so each change lands wholly in the old journals or wholly in
+// the new one; Puts wait for one flush and the swap. The records are then
+// copied shard by shard, each under its own lock only, so registrations go
+// on meanwhile (copying 100,000 records under all the locks stalled them
+// long enough for SIPp to retransmit). The snapshot is thus fuzzy: a shard
+// copied late may already hold changes that are also in the new journal.
+// Replay is still exact, because the new journal holds every change since
+// the switch, in order, and replaying a run of changes over a state that
+// already reflects a prefix of it ends where the run alone ends: each
+// change replaces what it matches by a value of its own (put) or removes
+// it (remove, removeAll), so applying it again changes nothing that the
+// rest of the run does not set anew.
 func (s *FileStore) rotate() ([]snapRec, uint64, error) {
 	j := s.j
 	m := s.MemoryStore
@@ -661,7 +668,6 @@ func (s *FileStore) rotate() ([]snapRec, uint64, error) {
 		m.shards[i].mu.RLock()
 	}
 	s.flush()
-	recs := s.cut()
 	j.mu.Lock()
 	old, oldDirty := j.f, j.dirty
 	j.f, j.fd, j.gen, j.size = f, f.Fd(), j.gen+1, fileHeaderLen
@@ -670,6 +676,7 @@ func (s *FileStore) rotate() ([]snapRec, uint64, error) {
 	for i := range m.shards {
 		m.shards[i].mu.RUnlock()
 	}
+	recs := s.cut()
 	// What the old journal got since its last fsync (direct writes, in
 	// SyncPeriod mode) is made durable as the period promised.
 	if oldDirty && !s.opts.NoSync {

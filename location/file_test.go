@@ -3,6 +3,8 @@ package location
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -404,4 +406,88 @@ func TestFileSyncPeriodCompacts(t *testing.T) {
 	r := openFile(t, dir, clk, opts)
 	defer r.Close()
 	sameState(t, snapshotAll(t, r), want)
+}
+
+// TestFileSnapshotWhileChanging races every kind of change with frequent
+// compactions, whose snapshots are copied shard by shard while changes go
+// on (see rotate), in both journal modes, and checks that a restart
+// restores exactly the state the store had.
+func TestFileSnapshotWhileChanging(t *testing.T) {
+	for _, mode := range []struct {
+		name  string
+		tweak func(*FileOptions)
+	}{
+		{"group commit", func(o *FileOptions) { o.CompactBytes = 1 << 10; o.SyncInterval = -1; o.NoSync = true }},
+		{"sync period", func(o *FileOptions) { o.CompactBytes = 1 << 10; o.SyncPeriod = time.Second; o.NoSync = true }},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			dir := t.TempDir()
+			clk := newFakeClock()
+			s := openFile(t, dir, clk, mode.tweak)
+			ctx := context.Background()
+			errc := make(chan error, 4)
+			for w := range 4 {
+				go func() {
+					rng := rand.New(rand.NewPCG(uint64(w), 7))
+					for i := range 600 {
+						u := rng.IntN(30)
+						b := testBinding(clk.Now(), u, rng.IntN(3))
+						if rng.IntN(2) == 0 {
+							b.InstanceID, b.RegID, b.Params = "", 0, "" // match by contact URI
+						}
+						var err error
+						switch op := rng.IntN(10); {
+						case op < 6:
+							err = s.Put(ctx, b)
+						case op < 8:
+							b.Expires = clk.Now() // removes what it matches
+							err = s.Put(ctx, b)
+						case op < 9:
+							err = s.Remove(ctx, b.AOR, b.Contact)
+						default:
+							err = s.RemoveAll(ctx, b.AOR)
+						}
+						if err != nil {
+							errc <- fmt.Errorf("op %d: %w", i, err)
+							return
+						}
+					}
+					errc <- nil
+				}()
+			}
+			// Compactions of our own too, all along, besides the
+			// automatic ones: the writers may be quicker than those.
+			writing := make(chan struct{})
+			compacted := make(chan int)
+			go func() {
+				n := 0
+				for {
+					select {
+					case <-writing:
+						compacted <- n
+						return
+					default:
+					}
+					if err := s.Compact(); err != nil {
+						t.Error(err)
+					}
+					n++
+				}
+			}()
+			for range 4 {
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(writing)
+			if n := <-compacted; n == 0 {
+				t.Fatal("no compaction while changing")
+			}
+			want := snapshotAll(t, s)
+			s.Close()
+			s = openFile(t, dir, clk)
+			defer s.Close()
+			sameState(t, snapshotAll(t, s), want)
+		})
+	}
 }
