@@ -200,6 +200,11 @@ func (rc *rcontext) onResponse(b *branch, resp *sip.Response) {
 			// §16.7 step 10: the call is answered; the other
 			// branches are cancelled.
 			rc.cancelPendingLocked()
+			// Later 2xx — retransmissions, other forks — go up
+			// statelessly (forward2xxLocked, HandleStrayResponse):
+			// neither transaction need be kept whole for 32 s.
+			rc.stx.Release()
+			b.tx.Release()
 		}
 		rc.stop = true
 	default:

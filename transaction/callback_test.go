@@ -159,3 +159,52 @@ func TestServerOnCancel(t *testing.T) {
 		sleep(64 * DefaultT1)
 	})
 }
+
+func TestServerRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &serverRecorder{}
+		l, s := newTestLayer(t, Config{TryingDelay: -1}, h)
+		tx := serve(t, l, h, msg{branch: sb}.build(udpOrigin))
+		tx.Release() // not yet answered: nothing happens
+		wantState(t, tx.currentState(), stProceeding)
+		respond(t, tx, 200)
+		wantState(t, tx.currentState(), stAccepted)
+		tx.Release()
+		wantState(t, tx.currentState(), stTerminated)
+		if st := l.Stats(); st.Live != 0 || st.Lingering != 1 {
+			t.Fatalf("%+v", st)
+		}
+		// A retransmitted INVITE is absorbed: no new transaction, no
+		// answer (the TU retransmits its 2xx, RFC 6026 §7.1).
+		l.HandleMessage(msg{branch: sb}.build(udpOrigin))
+		if len(h.got()) != 1 || s.count() != 1 || l.Stats().Retransmissions != 1 {
+			t.Fatalf("retransmitted INVITE: %d handled, %d sent, %+v", len(h.got()), s.count(), l.Stats())
+		}
+		sleep(64*DefaultT1 + waitLate(64*DefaultT1)) // timer L
+		serve(t, l, h, msg{branch: sb}.build(udpOrigin))
+		if len(h.got()) != 2 {
+			t.Fatal("INVITE after timer L not served as new")
+		}
+	})
+}
+
+func TestClientRelease(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var strays []*sip.Response
+		l, _ := newTestLayer(t, Config{OnStrayResponse: func(r *sip.Response) { strays = append(strays, r) }}, nil)
+		var r funcRecorder
+		tx, err := l.RequestFunc(context.Background(), msg{method: sip.INVITE, branch: b1}.build(sip.Origin{}), udpDst, r.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.Release() // Calling: nothing happens
+		l.HandleMessage(reply(tx.Request(), 200, "uas1"))
+		wantCodes(t, r.got(), 200)
+		tx.Release()
+		wantCodes(t, r.got(), 200, 0)
+		l.HandleMessage(reply(tx.Request(), 200, "uas1"))
+		if len(strays) != 1 || l.Stats().Live != 0 {
+			t.Fatalf("%d strays, %+v", len(strays), l.Stats())
+		}
+	})
+}

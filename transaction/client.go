@@ -31,6 +31,7 @@ type ClientTx struct {
 	timerC   *time.Timer   // proxy Timer C (§16.6 step 11)
 	cGen     uint64        // generation of timerC, which is re-armed from outside its callback
 	timerX   *time.Timer   // 64*T1 after a CANCEL (§9.1)
+	wait     waitTicket    // timer D, K or M (see wait.go)
 	ack      *sip.Request  // the ACK for a non-2xx final response, re-sent on retransmissions
 
 	responses  chan *sip.Response // nil for the layer's own CANCELs and with onResponse
@@ -179,6 +180,19 @@ func (l *Layer) startClient(req *sip.Request, dst transport.Addr, withChan bool,
 	return tx, nil
 }
 
+// Release ends an INVITE transaction in the Accepted state (RFC 6026
+// §7.2: a 2xx came) now instead of after timer M. Further 2xx then match no
+// transaction and go to Config.OnStrayResponse: a proxy, which forwards
+// those statelessly anyway (§16.7 step 5), saves keeping the transaction
+// for 32 s. In any other state Release does nothing.
+func (tx *ClientTx) Release() {
+	tx.mu.Lock()
+	if tx.state == stAccepted {
+		tx.terminateLocked(nil)
+	}
+	tx.unlock()
+}
+
 // Request returns the request the transaction sent.
 func (tx *ClientTx) Request() *sip.Request { return tx.req }
 
@@ -282,7 +296,7 @@ func (tx *ClientTx) receive(resp *sip.Response) {
 			tx.settleLocked()
 			tx.state = stAccepted
 			tx.deliverLocked(resp, true)
-			tx.l.waits.add(64*tx.l.cfg.T1, tx) // timer M
+			tx.wait = tx.l.waits.add(64*tx.l.cfg.T1, tx) // timer M
 		case tx.invite:
 			// §17.1.1.3: ACK the non-2xx final response ourselves.
 			tx.stopRunningLocked()
@@ -335,7 +349,7 @@ func (tx *ClientTx) waitLocked(d time.Duration) {
 		tx.terminateLocked(nil)
 		return
 	}
-	tx.l.waits.add(d, tx)
+	tx.wait = tx.l.waits.add(d, tx)
 }
 
 // deliverLocked hands resp to the TU without ever blocking: the lock is
@@ -524,6 +538,7 @@ func (tx *ClientTx) terminateLocked(err error) {
 	stop(tx.timerB)
 	stop(tx.timerC)
 	stop(tx.timerX)
+	tx.wait.cancel()
 	tx.cGen++
 	tx.closeResponsesLocked()
 	close(tx.done)

@@ -222,7 +222,8 @@ func (l *Layer) handleRequest(req *sip.Request) {
 
 // resendLingering answers a retransmission of a request whose non-INVITE
 // transaction has completed and waits out timer J as a record (see
-// linger.go): the final response goes out again.
+// linger.go): the final response goes out again. A released INVITE's
+// record (ServerTx.Release) absorbs it.
 func (l *Layer) resendLingering(key *serverKey) bool {
 	if key.legacy != "" {
 		return false
@@ -232,6 +233,9 @@ func (l *Layer) resendLingering(key *serverKey) bool {
 		return false
 	}
 	l.stats.retrans.Add(1)
+	if len(wire) == 0 {
+		return true // an INVITE answered 2xx: absorbed (RFC 6026 §7.1)
+	}
 	m, err := sip.Parse(wire)
 	if resp, isResp := m.(*sip.Response); err == nil && isResp {
 		resp.Origin = origin

@@ -81,14 +81,20 @@ func lingerKey(dst []byte, k *serverKey) []byte {
 func (ls *lingerStore) shard(h uint64) *lingerShard { return &ls.shards[h>>60&(lingerShards-1)] }
 
 // add keeps resp, as sent in answer to the request whose key is k, until
-// timer J. It reports false (keeping nothing) when the record would not
-// fit a chunk.
+// timer J. With resp nil the record only absorbs retransmissions of the
+// request (an INVITE in the Accepted state, see ServerTx.Release). It
+// reports false (keeping nothing) when the record would not fit a chunk.
 func (ls *lingerStore) add(k *serverKey, resp *sip.Response) bool {
 	var kb [256]byte
 	key := lingerKey(kb[:0], k)
 	var ob [128]byte
-	origin := appendOrigin(ob[:0], &resp.Origin)
-	size := lingerHeader + len(key) + len(origin) + resp.MarshalSize()
+	var origin []byte
+	wireLen := 0
+	if resp != nil {
+		origin = appendOrigin(ob[:0], &resp.Origin)
+		wireLen = resp.MarshalSize()
+	}
+	size := lingerHeader + len(key) + len(origin) + wireLen
 	if size > lingerChunkSize || len(key) > 0xffff || len(origin) > 0xffff {
 		return false
 	}
@@ -113,7 +119,9 @@ func (ls *lingerStore) add(k *serverKey, resp *sip.Response) bool {
 	c = binary.LittleEndian.AppendUint32(c, 0) // wire length, below
 	c = append(c, key...)
 	c = append(c, origin...)
-	c = resp.AppendTo(c)
+	if resp != nil {
+		c = resp.AppendTo(c)
+	}
 	binary.LittleEndian.PutUint32(c[wireAt-4-len(key)-len(origin):], uint32(len(c)-wireAt))
 	s.chunks[n-1] = c
 	s.index[h] = pos
@@ -151,7 +159,8 @@ func decodeRecord(c []byte, off int) lingerRecord {
 	return r
 }
 
-// find returns the response kept for k and the Origin to send it to.
+// find returns the response kept for k and the Origin to send it to; ok
+// with an empty wire is a record that only absorbs.
 func (ls *lingerStore) find(k *serverKey) (wire []byte, origin sip.Origin, ok bool) {
 	var kb [256]byte
 	key := lingerKey(kb[:0], k)
@@ -172,6 +181,9 @@ func (ls *lingerStore) find(k *serverKey) (wire []byte, origin sip.Origin, ok bo
 	s.mu.Unlock()
 	if string(r.key) != string(key) || r.expiry <= time.Now().UnixNano() {
 		return nil, origin, false
+	}
+	if len(r.wire) == 0 {
+		return nil, origin, true
 	}
 	origin, ok = decodeOrigin(r.origin)
 	return r.wire, origin, ok

@@ -27,6 +27,7 @@ type ServerTx struct {
 	timerG   *time.Timer   // retransmit the final response (INVITE, unreliable)
 	timerH   *time.Timer   // give up waiting for the ACK
 	timer100 *time.Timer   // the automatic 100 Trying
+	wait     waitTicket    // timer I, L (or J for RFC 2543 peers), see wait.go
 	// cancelled records a matched CANCEL; cancelCh and doneCh are made
 	// only when asked for, to keep the common path free of them.
 	cancelled bool
@@ -107,7 +108,7 @@ func (tx *ServerTx) respondLocked(resp *sip.Response) error {
 		// RFC 6026 §7.1: wait in Accepted for retransmitted INVITEs
 		// (absorbed) and further 2xx from the TU, for timer L.
 		tx.state = stAccepted
-		tx.l.waits.add(64*cfg.T1, tx)
+		tx.wait = tx.l.waits.add(64*cfg.T1, tx)
 	case tx.invite:
 		tx.state = stCompleted
 		if !tx.reliable {
@@ -127,7 +128,7 @@ func (tx *ServerTx) respondLocked(resp *sip.Response) error {
 			tx.terminateLocked(nil)
 		default:
 			// RFC 2543 peers: the match needs the request itself.
-			tx.l.waits.add(64*cfg.T1, tx)
+			tx.wait = tx.l.waits.add(64*cfg.T1, tx)
 		}
 	}
 	return nil
@@ -178,6 +179,25 @@ func (tx *ServerTx) RespondStateless(resp *sip.Response) error {
 	tx.last = resp
 	tx.terminateLocked(nil)
 	return nil
+}
+
+// Release tells the layer that the TU will send nothing more through an
+// INVITE transaction that has sent a 2xx (the Accepted state of RFC 6026
+// §7.1): the transaction ends for the TU now, and until timer L the layer
+// keeps only a record of its key, which absorbs retransmitted INVITEs, not
+// the whole transaction. A proxy, which forwards later 2xx statelessly
+// (§16.7 step 5), releases at the first one; a UAS core, which retransmits
+// its 2xx through Respond, must not. In any other state Release does
+// nothing.
+func (tx *ServerTx) Release() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.state != stAccepted || tx.key.legacy != "" {
+		return // RFC 2543 peers: matching their ACK needs the request
+	}
+	if tx.l.waits.lingers.add(&tx.key, nil) {
+		tx.terminateLocked(nil)
+	}
 }
 
 // RespondRequestTerminated answers 487 Request Terminated unless a final
@@ -347,7 +367,7 @@ func (tx *ServerTx) receiveAck(ack *sip.Request) {
 		if tx.reliable {
 			tx.terminateLocked(nil) // timer I is zero
 		} else {
-			tx.l.waits.add(tx.l.cfg.T4, tx) // timer I
+			tx.wait = tx.l.waits.add(tx.l.cfg.T4, tx) // timer I
 		}
 	case stConfirmed:
 		tx.l.stats.retrans.Add(1)
@@ -450,6 +470,7 @@ func (tx *ServerTx) terminateLocked(err error) {
 	stop(tx.timerG)
 	stop(tx.timerH)
 	stop(tx.timer100)
+	tx.wait.cancel()
 	if tx.doneCh != nil {
 		close(tx.doneCh)
 	}

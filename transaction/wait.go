@@ -33,7 +33,31 @@ type waitLane struct {
 
 	mu   sync.Mutex
 	q    []waitEntry
-	head int // q[head:] are waiting
+	head int    // q[head:] are waiting
+	base uint64 // the ticket of q[0]
+}
+
+// waitTicket names an entry, so that a transaction that ends early can
+// drop the lane's reference to it (and everything it holds) at once
+// rather than at its deadline.
+type waitTicket struct {
+	lane *waitLane
+	n    uint64
+}
+
+// cancel drops the entry's reference to its waiter; the entry stays, empty.
+func (t waitTicket) cancel() {
+	ln := t.lane
+	if ln == nil {
+		return
+	}
+	ln.mu.Lock()
+	if t.n >= ln.base {
+		if i := t.n - ln.base; i < uint64(len(ln.q)) && i >= uint64(ln.head) {
+			ln.q[i].w = nil
+		}
+	}
+	ln.mu.Unlock()
 }
 
 type waitEntry struct {
@@ -61,21 +85,24 @@ func (wq *waitQueues) lane(d time.Duration) *waitLane {
 	return nil
 }
 
-// add has w.fireWait called d from now. d must be one of the lengths the
-// queues were made with; any other gets a timer of its own.
-func (wq *waitQueues) add(d time.Duration, w waiter) {
+// add has w.fireWait called d from now, unless the returned ticket is
+// cancelled first. d must be one of the lengths the queues were made with;
+// any other gets a timer of its own (and a ticket that cancels nothing).
+func (wq *waitQueues) add(d time.Duration, w waiter) waitTicket {
 	ln := wq.lane(d)
 	if ln == nil {
 		time.AfterFunc(d, w.fireWait)
-		return
+		return waitTicket{}
 	}
 	ln.mu.Lock()
 	empty := ln.head == len(ln.q)
+	n := ln.base + uint64(len(ln.q))
 	ln.q = append(ln.q, waitEntry{at: time.Now().Add(d), w: w})
 	ln.mu.Unlock()
 	if empty {
 		wq.kick()
 	}
+	return waitTicket{ln, n}
 }
 
 // kick wakes the goroutine: something waits where nothing did.
@@ -92,7 +119,9 @@ func (ln *waitLane) expired(now time.Time, out []waiter) ([]waiter, time.Time) {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	for ln.head < len(ln.q) && !ln.q[ln.head].at.After(now) {
-		out = append(out, ln.q[ln.head].w)
+		if w := ln.q[ln.head].w; w != nil {
+			out = append(out, w)
+		}
 		ln.q[ln.head] = waitEntry{}
 		ln.head++
 	}
@@ -104,6 +133,7 @@ func (ln *waitLane) expired(now time.Time, out []waiter) ([]waiter, time.Time) {
 	if ln.head > 1024 && ln.head > len(ln.q)/2 {
 		n := copy(ln.q, ln.q[ln.head:])
 		clear(ln.q[n:])
+		ln.base += uint64(ln.head)
 		ln.q, ln.head = ln.q[:n], 0
 	}
 	return out, next
