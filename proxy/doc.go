@@ -41,7 +41,11 @@
 // The ACK for a 2xx and 2xx responses that outlived their client transaction
 // are forwarded statelessly ([Proxy.HandleAck], [Proxy.HandleStrayResponse],
 // §16.11), which is how the end-to-end 2xx/ACK exchange of §13.3.1.4 crosses
-// a stateful proxy.
+// a stateful proxy. So at the first 2xx to an INVITE the proxy releases both
+// transactions (transaction.ServerTx.Release, ClientTx.Release) instead of
+// keeping them whole in the Accepted state of RFC 6026 for 32 s: later 2xx —
+// retransmissions, other forks — go up statelessly, and the layer keeps a
+// record that absorbs retransmitted INVITEs.
 //
 // # Wiring
 //
@@ -53,8 +57,12 @@
 //
 // # Goroutines
 //
-// Each forwarded client transaction has one goroutine that reads its
-// responses and ends with it; an INVITE has one more that waits for the
-// caller's CANCEL until a final response is sent. All state of one proxied
-// request (its response context, §16.7) is guarded by one mutex.
+// None of its own in the common case. [Proxy.ServeSIP] runs on the
+// goroutine that delivers the request (a transport reader, in Parley's
+// server) and never blocks it: a branch whose next hop needs a DNS lookup
+// or a new connection starts on a goroutine of its own. Branch responses
+// are handed over by the transaction layer on the goroutine that received
+// them (transaction.Layer.RequestFunc), and the caller's CANCEL by callback
+// (transaction.ServerTx.OnCancel). All state of one proxied request (its
+// response context, §16.7) is guarded by one mutex.
 package proxy

@@ -27,7 +27,13 @@
 // full the request is answered 503 with Retry-After. The TU answers with
 // [ServerTx.Respond], from any goroutine and at any time, also after
 // ServeSIP has returned. Outgoing requests go through [Layer.Request], which
-// returns a [ClientTx] whose responses arrive on a channel.
+// returns a [ClientTx] whose responses arrive on a channel, or
+// [Layer.RequestFunc], which hands them to a function on the goroutine that
+// received them — no goroutine to wake per response, which is what a proxy
+// relaying responses upstream wants. A TU that will send or take nothing
+// more through an INVITE transaction after its 2xx (a proxy: later 2xx go
+// statelessly) releases it ([ServerTx.Release], [ClientTx.Release]) rather
+// than keep it whole in the Accepted state for 64*T1.
 //
 // The layer sends through a [Sender]. Responses carry the Origin of the
 // request they answer (see [Sender]): that is how the transport finds the
