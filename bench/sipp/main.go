@@ -100,6 +100,7 @@ func main() {
 	settle := flag.Duration("memory-settle", 5*time.Second, "wait after the last 200 before reading memory (RSS is printed every 5 s meanwhile)")
 	verbose := flag.Bool("v", false, "print server output when a step fails")
 	workers := flag.Int("parley-workers", 0, "parley's limits.workers (request handlers at once; 0: its default, 4 x GOMAXPROCS)")
+	keep := flag.Bool("keep", false, "keep the work directory (SIPp's per-second stat.csv and error logs, server configs) and print its path")
 	flag.Parse()
 
 	var override []int
@@ -138,7 +139,11 @@ func main() {
 	if o.work, err = os.MkdirTemp("", "parley-sipp-bench-"); err != nil {
 		fatal("%v", err)
 	}
-	defer os.RemoveAll(o.work)
+	if *keep {
+		defer fmt.Fprintln(os.Stderr, "sipp bench: work directory kept:", o.work)
+	} else {
+		defer os.RemoveAll(o.work)
+	}
 	o.parley = *parleyBin
 	if o.parley == "" {
 		o.parley = buildParley(o.work)
