@@ -44,14 +44,38 @@ type msgConn interface {
 	closeConn() error
 }
 
+// roomer is an optional msgConn method: whether the connection's socket
+// takes n more bytes at once, without the write waiting for the peer.
+type roomer interface {
+	roomFor(n int) bool
+}
+
+// maxBacklog bounds what waits for a connection whose peer does not read:
+// beyond it the connection is closed.
+const maxBacklog = 1 << 20
+
+// errCongested: the peer did not read what we sent (see maxBacklog).
+var errCongested = errors.New("transport: peer not reading (send backlog full), connection closed")
+
 type streamConn struct {
 	layer  *Layer
 	key    connKey
 	local  netip.AddrPort
 	conn   msgConn
-	wmu    sync.Mutex
 	closed chan struct{}
 	once   sync.Once
+
+	// Sends normally write at once, on the sender's goroutine, so that
+	// a failure is the sender's error. When the socket would make the
+	// write wait (the peer reads slowly or not at all), the message
+	// queues in backlog for a writer goroutine instead: a sender may be a
+	// transport reader relaying between connections (the proxy does, on
+	// the goroutine that received the message), and one stalled peer
+	// must not stop it. Later sends queue behind, to keep the order.
+	wmu      sync.Mutex
+	backlog  [][]byte
+	queued   int  // bytes in backlog
+	draining bool // the writer goroutine runs
 }
 
 func (c *streamConn) close() {
@@ -74,19 +98,74 @@ func (c *streamConn) close() {
 
 func (c *streamConn) send(b []byte) error {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	select {
 	case <-c.closed:
+		c.wmu.Unlock()
 		return net.ErrClosed
 	default:
 	}
+	if !c.draining {
+		if r, ok := c.conn.(roomer); !ok || r.roomFor(len(b)) {
+			err := c.write(b)
+			c.wmu.Unlock()
+			if err != nil {
+				c.close()
+			}
+			return err
+		}
+	}
+	if c.queued+len(b) > maxBacklog {
+		c.wmu.Unlock()
+		c.layer.log.Debug("closing connection: peer not reading", "remote", c.key.remote.String())
+		c.close()
+		return errCongested
+	}
+	c.backlog = append(c.backlog, append([]byte(nil), b...)) // b is the caller's buffer
+	c.queued += len(b)
+	if !c.draining {
+		c.draining = true
+		go c.drain()
+	}
+	c.wmu.Unlock()
+	return nil
+}
+
+// backlogged reports whether messages wait for the writer goroutine.
+func (c *streamConn) backlogged() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.draining
+}
+
+// write writes one message, bounded by WriteTimeout.
+func (c *streamConn) write(b []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.layer.cfg.WriteTimeout)
 	defer cancel()
-	err := c.conn.writeMessage(ctx, b)
-	if err != nil {
-		c.close()
+	return c.conn.writeMessage(ctx, b)
+}
+
+// drain writes the backlog in order; a failure closes the connection.
+func (c *streamConn) drain() {
+	for {
+		c.wmu.Lock()
+		if len(c.backlog) == 0 {
+			c.draining = false
+			c.wmu.Unlock()
+			return
+		}
+		b := c.backlog[0]
+		c.backlog[0] = nil
+		c.backlog = c.backlog[1:]
+		c.queued -= len(b)
+		c.wmu.Unlock()
+		if err := c.write(b); err != nil {
+			c.close()
+			c.wmu.Lock()
+			c.backlog, c.queued, c.draining = nil, 0, false
+			c.wmu.Unlock()
+			return
+		}
 	}
-	return err
 }
 
 // tcpConn frames SIP over a byte stream.

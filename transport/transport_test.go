@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
 	"net/netip"
@@ -369,5 +370,123 @@ func TestUDPIPv6AndDualStack(t *testing.T) {
 				t.Errorf("origin source %v, want %v", src, local)
 			}
 		})
+	}
+}
+
+// slowPeer connects to l's TCP listener with a small receive buffer, makes
+// itself known with one request (answered 200 by echoLayer) and returns
+// the connection and its address as the layer sees it.
+func slowPeer(t *testing.T, l *Layer, got chan *sip.Request) (*net.TCPConn, Addr) {
+	t.Helper()
+	a, _ := l.LocalAddr(TCP)
+	nc, err := net.Dial("tcp", a.AddrPort.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nc.(*net.TCPConn)
+	c.SetReadBuffer(4096)
+	t.Cleanup(func() { c.Close() })
+	c.Write([]byte(request("OPTIONS", "SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKslow")))
+	req := <-got
+	readResponse(t, c)
+	return c, Addr{Transport: TCP, AddrPort: req.Origin.Source}
+}
+
+// bigRequest is a 1 KB MESSAGE numbered n.
+func bigRequest(n int) *sip.Request {
+	m, err := sip.Parse([]byte(strings.Replace(request("MESSAGE", "SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKm"+strconv.Itoa(n)),
+		"Content-Length: 0\r\n\r\n", "Content-Type: text/plain\r\nContent-Length: 1000\r\n\r\n"+strings.Repeat("x", 1000), 1)))
+	if err != nil {
+		panic(err)
+	}
+	return m.(*sip.Request)
+}
+
+// TestStreamSendNeverWaitsForPeer: a peer that stops reading must not hold
+// up the sender (a transport reader relaying for the proxy, say). Sends
+// queue once its socket is full, and past the backlog bound the
+// connection is closed — long before WriteTimeout.
+func TestStreamSendNeverWaitsForPeer(t *testing.T) {
+	l, got := echoLayer(t, Config{WriteTimeout: time.Hour}, "tcp:127.0.0.1:0")
+	_, dst := slowPeer(t, l, got)
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			if err := l.SendRequest(bigRequest(i), dst); err != nil {
+				done <- err
+				return
+			}
+			if i > 100000 {
+				done <- nil
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errCongested) {
+			t.Fatalf("sends to a peer that does not read ended with %v, want errCongested", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a send waited for the peer")
+	}
+	if err := l.SendRequest(bigRequest(0), dst); err == nil {
+		t.Fatal("send on the closed connection succeeded")
+	}
+}
+
+// TestStreamBacklogInOrder: what queued while the peer was slow arrives
+// whole and in order once it reads.
+func TestStreamBacklogInOrder(t *testing.T) {
+	l, got := echoLayer(t, Config{}, "tcp:127.0.0.1:0")
+	c, dst := slowPeer(t, l, got)
+	// Send until the socket is full and messages queue, then a few more.
+	sc := l.conn(connKey{TCP, dst.AddrPort})
+	n, extra := 0, -1
+	for ; extra != 0; n++ {
+		if n == 20000 {
+			t.Fatal("20000 sends never queued: the test tests nothing")
+		}
+		if err := l.SendRequest(bigRequest(n), dst); err != nil {
+			t.Fatalf("send %d: %v", n, err)
+		}
+		if extra < 0 && sc.backlogged() {
+			extra = 20
+		}
+		if extra > 0 {
+			extra--
+		}
+	}
+	// Now read, with a buffer that lets the bytes flow (a 4 KB window
+	// trickles them).
+	c.SetReadBuffer(1 << 20)
+	var f sip.Framer
+	buf := make([]byte, 64*1024)
+	next := 0
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for next < n {
+		k, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("read after %d messages: %v", next, err)
+		}
+		f.Write(buf[:k])
+		for {
+			kind, frame, err := f.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kind == sip.FrameNone {
+				break
+			}
+			m, err := sip.Parse(frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _ := m.(*sip.Request).TopVia()
+			if want := "z9hG4bKm" + strconv.Itoa(next); v.Branch() != want {
+				t.Fatalf("message %d has branch %s, want %s", next, v.Branch(), want)
+			}
+			next++
+		}
 	}
 }
