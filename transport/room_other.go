@@ -2,6 +2,8 @@
 
 package transport
 
-// roomFor cannot see the socket's queue here: the write is tried at once,
-// as before the backlog existed.
-func (t *tcpConn) roomFor(int) bool { return true }
+import "net"
+
+// socketRoom cannot see the socket's queue here: the write is tried at
+// once, as before the backlog existed.
+func socketRoom(net.Conn, int) bool { return true }

@@ -4,16 +4,16 @@ package transport
 
 import (
 	"crypto/tls"
+	"net"
 	"syscall"
 	"unsafe"
 )
 
-// roomFor reports whether the TCP socket under t takes n more bytes at once:
-// what is queued in it (SIOCOUTQ) plus n, with room for TLS framing, stays
-// within half its send buffer (the kernel counts its own overhead in the
-// other half). Raw calls: see udpsock_linux.go.
-func (t *tcpConn) roomFor(n int) bool {
-	nc := t.nc
+// socketRoom reports whether the TCP socket under nc takes n more bytes at
+// once: what is queued in it (SIOCOUTQ) plus n, with room for TLS and
+// WebSocket framing, stays within half its send buffer (the kernel counts
+// its own overhead in the other half). Raw calls: see udpsock_linux.go.
+func socketRoom(nc net.Conn, n int) bool {
 	if tc, ok := nc.(*tls.Conn); ok {
 		nc = tc.NetConn()
 	}
@@ -44,5 +44,3 @@ func (t *tcpConn) roomFor(n int) bool {
 // siocoutq is SIOCOUTQ (= TIOCOUTQ) of linux/sockios.h on the
 // architectures this file builds for.
 const siocoutq = 0x5411
-
-var _ roomer = (*tcpConn)(nil)

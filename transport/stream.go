@@ -183,6 +183,8 @@ func (t *tcpConn) writeMessage(ctx context.Context, b []byte) error {
 
 func (t *tcpConn) closeConn() error { return t.nc.Close() }
 
+func (t *tcpConn) roomFor(n int) bool { return socketRoom(t.nc, n) }
+
 // register adds a connection to the table, enforcing the limits. It
 // returns nil when the connection must be refused.
 func (l *Layer) register(transport string, remote, local netip.AddrPort, mc msgConn) *streamConn {

@@ -490,3 +490,43 @@ func TestStreamBacklogInOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestWebSocketSendNeverWaitsForPeer is TestStreamSendNeverWaitsForPeer
+// over WebSocket, whose socket the transport finds through the HTTP
+// server's connection context.
+func TestWebSocketSendNeverWaitsForPeer(t *testing.T) {
+	l, got := echoLayer(t, Config{WriteTimeout: time.Hour}, "ws:127.0.0.1:0")
+	a, _ := l.LocalAddr(WS)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+a.AddrPort.String(), &websocket.DialOptions{Subprotocols: []string{"sip"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte(request("OPTIONS", "SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bKws;rport"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); err != nil { // the 200; from now on the client reads nothing
+		t.Fatal(err)
+	}
+	dst := Addr{Transport: WS, AddrPort: (<-got).Origin.Source}
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 200000; i++ {
+			if err := l.SendRequest(bigRequest(i), dst); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errCongested) {
+			t.Fatalf("sends to a peer that does not read ended with %v, want errCongested", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("a send waited for the peer")
+	}
+}

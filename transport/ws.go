@@ -27,7 +27,21 @@ func (w *wsListener) local() netip.AddrPort { return w.addr }
 func (w *wsListener) close()                { w.srv.Close() }
 
 type wsConn struct {
-	c *websocket.Conn
+	c  *websocket.Conn
+	nc net.Conn // the connection under it (see connOf), for roomFor; may be nil
+}
+
+func (w *wsConn) roomFor(n int) bool {
+	return w.nc == nil || socketRoom(w.nc, n+14) // + a frame header
+}
+
+// netConnKey is the request context key under which the HTTP server keeps
+// the connection a request came on, for the WebSocket made from it.
+type netConnKey struct{}
+
+func connOf(r *http.Request) net.Conn {
+	nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
+	return nc
 }
 
 func (w *wsConn) writeMessage(ctx context.Context, b []byte) error {
@@ -48,8 +62,11 @@ func (l *Layer) listenWS(proto, addr string) error {
 	wl.srv = &http.Server{
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { l.serveWS(wl, w, r) }),
 		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         l.cfg.TLS,
-		ErrorLog:          nil,
+		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
+			return context.WithValue(ctx, netConnKey{}, nc)
+		},
+		TLSConfig: l.cfg.TLS,
+		ErrorLog:  nil,
 	}
 	l.mu.Lock()
 	l.streams = append(l.streams, wl)
@@ -82,7 +99,7 @@ func (l *Layer) serveWS(wl *wsListener, w http.ResponseWriter, r *http.Request) 
 	}
 	c.SetReadLimit(int64(l.cfg.Limits.MaxMessageSize))
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
-	sc := l.register(wl.proto, remote, wl.addr, &wsConn{c: c})
+	sc := l.register(wl.proto, remote, wl.addr, &wsConn{c: c, nc: connOf(r)})
 	if sc == nil {
 		c.Close(websocket.StatusTryAgainLater, "too many connections")
 		return
