@@ -81,7 +81,10 @@ type streamConn struct {
 func (c *streamConn) close() {
 	c.once.Do(func() {
 		close(c.closed)
-		c.conn.closeConn()
+		// A TLS close_notify or a WebSocket close handshake may wait
+		// for the peer (up to 5 s): not on the caller's goroutine,
+		// which may be a sender giving up on a peer that does not read.
+		go c.conn.closeConn()
 		l := c.layer
 		l.mu.Lock()
 		if l.conns[c.key] == c {

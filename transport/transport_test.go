@@ -12,6 +12,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -499,7 +500,18 @@ func TestWebSocketSendNeverWaitsForPeer(t *testing.T) {
 	a, _ := l.LocalAddr(WS)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+a.AddrPort.String(), &websocket.DialOptions{Subprotocols: []string{"sip"}})
+	// A small receive buffer, so that the server's socket fills soon.
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			nc.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		return nc, err
+	}
+	c, _, err := websocket.Dial(ctx, "ws://"+a.AddrPort.String(), &websocket.DialOptions{
+		Subprotocols: []string{"sip"},
+		HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: dial}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
