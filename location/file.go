@@ -242,8 +242,7 @@ func OpenFile(dir string, opts FileOptions) (*FileStore, error) {
 
 	// Start the run from one fresh snapshot and an empty journal.
 	gen++
-	recs := s.cut()
-	if err := s.writeSnapshot(recs, gen); err != nil {
+	if err := s.writeSnapshot(gen); err != nil {
 		unlockDir(lock)
 		return nil, err
 	}
@@ -454,37 +453,15 @@ func (s *FileStore) apply(e *entry) {
 	}
 }
 
-// snapRec is one binding in a snapshot being written.
-type snapRec struct {
-	aor string
-	r   record
-}
-
-// cut copies every unexpired record, one shard at a time under its read
-// lock. Records are values whose strings are immutable, so the copy needs
-// no lock afterwards.
-func (s *FileStore) cut() []snapRec {
-	m := s.MemoryStore
-	now := m.clock().UnixNano()
-	var recs []snapRec
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.RLock()
-		for aor, list := range sh.m {
-			for _, r := range list {
-				if r.expires > now {
-					recs = append(recs, snapRec{aor, r})
-				}
-			}
-		}
-		sh.mu.RUnlock()
-	}
-	return recs
-}
-
-// writeSnapshot writes recs as the snapshot of generation gen (the first
-// journal generation it does not include), then removes older journals.
-func (s *FileStore) writeSnapshot(recs []snapRec, gen uint64) error {
+// writeSnapshot writes the snapshot of generation gen (the first journal
+// generation it does not need), then removes older journals. The records
+// are encoded straight from memory, one shard at a time under its read
+// lock, into the file: no copy of the whole store, and nothing for the
+// collector to scan (an earlier copy of 100,000 records brought on
+// collections that delayed registrations). Taken after the journal switch
+// and while changes go on, the snapshot is fuzzy; see rotate for why
+// replay is still exact.
+func (s *FileStore) writeSnapshot(gen uint64) error {
 	tmp := filepath.Join(s.dir, snapshotName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -494,13 +471,27 @@ func (s *FileStore) writeSnapshot(recs []snapRec, gen uint64) error {
 	size := int64(fileHeaderLen)
 	_, _ = w.Write(fileHeader(snapshotMagic, gen))
 	var buf []byte
-	for i := range recs {
-		b := recs[i].r.binding(recs[i].aor)
-		buf = encodePut(buf[:0], &b)
+	count := uint64(0)
+	m := s.MemoryStore
+	for i := range m.shards {
+		sh := &m.shards[i]
+		now := m.clock().UnixNano()
+		buf = buf[:0]
+		sh.mu.RLock()
+		for aor, list := range sh.m {
+			for j := range list {
+				if list[j].expires > now {
+					b := list[j].binding(aor)
+					buf = encodePut(buf, &b)
+					count++
+				}
+			}
+		}
+		sh.mu.RUnlock()
 		size += int64(len(buf))
 		_, _ = w.Write(buf)
 	}
-	_, _ = w.Write(encodeEnd(buf[:0], uint64(len(recs))))
+	_, _ = w.Write(encodeEnd(buf[:0], count))
 	err = w.Flush()
 	if err == nil && !s.opts.NoSync {
 		err = f.Sync()
@@ -640,21 +631,19 @@ func (s *FileStore) syncJournal() {
 	}
 }
 
-// rotate switches to a new journal generation and returns the records for
-// the snapshot of that generation. The switch happens with every shard
-// read-locked, so each change lands wholly in the old journals or wholly in
-// the new one; Puts wait for one flush and the swap. The records are then
-// copied shard by shard, each under its own lock only, so registrations go
-// on meanwhile (copying 100,000 records under all the locks stalled them
-// long enough for SIPp to retransmit). The snapshot is thus fuzzy: a shard
-// copied late may already hold changes that are also in the new journal.
-// Replay is still exact, because the new journal holds every change since
-// the switch, in order, and replaying a run of changes over a state that
-// already reflects a prefix of it ends where the run alone ends: each
-// change replaces what it matches by a value of its own (put) or removes
-// it (remove, removeAll), so applying it again changes nothing that the
-// rest of the run does not set anew.
-func (s *FileStore) rotate() ([]snapRec, uint64, error) {
+// rotate switches to a new journal generation and returns it; the caller
+// then writes the snapshot of that generation (writeSnapshot). The switch
+// happens with every shard read-locked, so each change lands wholly in the
+// old journals or wholly in the new one; Puts wait for one flush and the
+// swap. The snapshot is taken afterwards, shard by shard, while changes go
+// on, so it is fuzzy: a shard read late may already hold changes that are
+// also in the new journal. Replay is still exact, because the new journal
+// holds every change since the switch, in order, and replaying a run of
+// changes over a state that already reflects a prefix of it ends where the
+// run alone ends: each change replaces what it matches by a value of its
+// own (put) or removes it (remove, removeAll), so applying it again changes
+// nothing that the rest of the run does not set anew.
+func (s *FileStore) rotate() (uint64, error) {
 	j := s.j
 	m := s.MemoryStore
 	// The new journal is made (and fsynced, with its directory entry)
@@ -662,7 +651,7 @@ func (s *FileStore) rotate() ([]snapRec, uint64, error) {
 	// the copy and the swap, not for three fsyncs.
 	f, err := createJournal(s.dir, j.gen+1)
 	if err != nil {
-		return nil, 0, err // keep journaling to the old file; retry after a later batch
+		return 0, err // keep journaling to the old file; retry after a later batch
 	}
 	for i := range m.shards {
 		m.shards[i].mu.RLock()
@@ -676,7 +665,6 @@ func (s *FileStore) rotate() ([]snapRec, uint64, error) {
 	for i := range m.shards {
 		m.shards[i].mu.RUnlock()
 	}
-	recs := s.cut()
 	// What the old journal got since its last fsync (direct writes, in
 	// SyncPeriod mode) is made durable as the period promised.
 	if oldDirty && !s.opts.NoSync {
@@ -687,7 +675,7 @@ func (s *FileStore) rotate() ([]snapRec, uint64, error) {
 		}
 	}
 	old.Close()
-	return recs, j.gen, nil
+	return j.gen, nil
 }
 
 // compact rotates and writes the snapshot: in the background (sync false,
@@ -696,19 +684,19 @@ func (s *FileStore) rotate() ([]snapRec, uint64, error) {
 // snapshot fails, the older journals stay and the next open replays them:
 // nothing is lost.
 func (s *FileStore) compact(sync bool) error {
-	recs, gen, err := s.rotate()
+	gen, err := s.rotate()
 	if err != nil {
 		return err
 	}
 	if sync {
-		return s.writeSnapshot(recs, gen)
+		return s.writeSnapshot(gen)
 	}
 	s.compacting.Store(true)
 	s.compactWG.Add(1)
 	go func() {
 		defer s.compactWG.Done()
 		defer s.compacting.Store(false)
-		_ = s.writeSnapshot(recs, gen)
+		_ = s.writeSnapshot(gen)
 	}()
 	return nil
 }
