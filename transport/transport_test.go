@@ -410,27 +410,7 @@ func bigRequest(n int) *sip.Request {
 func TestStreamSendNeverWaitsForPeer(t *testing.T) {
 	l, got := echoLayer(t, Config{WriteTimeout: time.Hour}, "tcp:127.0.0.1:0")
 	_, dst := slowPeer(t, l, got)
-	done := make(chan error, 1)
-	go func() {
-		for i := 0; ; i++ {
-			if err := l.SendRequest(bigRequest(i), dst); err != nil {
-				done <- err
-				return
-			}
-			if i > 100000 {
-				done <- nil
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-done:
-		if !errors.Is(err, errCongested) {
-			t.Fatalf("sends to a peer that does not read ended with %v, want errCongested", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("a send waited for the peer")
-	}
+	sendUntilCongested(t, l, dst)
 	if err := l.SendRequest(bigRequest(0), dst); err == nil {
 		t.Fatal("send on the closed connection succeeded")
 	}
@@ -522,7 +502,15 @@ func TestWebSocketSendNeverWaitsForPeer(t *testing.T) {
 	if _, _, err := c.Read(ctx); err != nil { // the 200; from now on the client reads nothing
 		t.Fatal(err)
 	}
-	dst := Addr{Transport: WS, AddrPort: (<-got).Origin.Source}
+	sendUntilCongested(t, l, Addr{Transport: WS, AddrPort: (<-got).Origin.Source})
+}
+
+// sendUntilCongested sends 1 KB messages to dst, whose peer reads nothing,
+// until the layer gives up on it with errCongested, and fails if that
+// takes longer than any send should wait (the layer's WriteTimeout is
+// set far beyond).
+func sendUntilCongested(t *testing.T, l *Layer, dst Addr) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < 200000; i++ {
@@ -538,7 +526,7 @@ func TestWebSocketSendNeverWaitsForPeer(t *testing.T) {
 		if !errors.Is(err, errCongested) {
 			t.Fatalf("sends to a peer that does not read ended with %v, want errCongested", err)
 		}
-	case <-ctx.Done():
+	case <-time.After(30 * time.Second):
 		t.Fatal("a send waited for the peer")
 	}
 }
