@@ -322,35 +322,16 @@ func phoneCall(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	f := newPhoneFlags("call", stderr)
 	cf := addCallFlags(f)
 	ringTimeout := f.fs.Duration("ring-timeout", 2*time.Minute, "give up (CANCEL) when unanswered for this long")
-	pos, err := f.parse(args)
-	if err != nil {
-		return flagExit(err)
+	cs, code := startCallCommand(ctx, f, cf, args, 1, "usage: parley phone call TARGET [flags]", stdout, stderr, false)
+	if cs == nil {
+		return code
 	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: parley phone call TARGET [flags]")
-		return 2
-	}
-	m, err := openMedia(*cf.play, *cf.record)
-	if err != nil {
-		fmt.Fprintln(stderr, "parley phone:", err)
-		return 2
-	}
-	defer m.close()
-	u, err := f.newUA(stderr, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "parley phone:", err)
-		return 2
-	}
-	defer closeUA(u)
-	p := &printer{w: stdout}
-	if err := f.register(ctx, u, stdout, false); err != nil {
-		p.printf("%v", err)
-		return 1
-	}
-	p.printf("calling %s", pos[0])
+	defer cs.close()
+	p := cs.p
+	p.printf("calling %s", cs.pos[0])
 	dctx, cancel := context.WithTimeout(ctx, *ringTimeout)
 	defer cancel()
-	c, err := u.Dial(dctx, pos[0], m.options(p.onEvent))
+	c, err := cs.u.Dial(dctx, cs.pos[0], cs.m.options(p.onEvent))
 	if err != nil {
 		var se *ua.StatusError
 		if errors.As(err, &se) {
@@ -367,38 +348,17 @@ func phoneAnswer(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	f := newPhoneFlags("answer", stderr)
 	cf := addCallFlags(f)
 	wait := f.fs.Duration("wait", 60*time.Second, "how long to wait for the call")
-	pos, err := f.parse(args)
-	if err != nil {
-		return flagExit(err)
+	cs, code := startCallCommand(ctx, f, cf, args, 0, "usage: parley phone answer [flags]", stdout, stderr, true)
+	if cs == nil {
+		return code
 	}
-	if len(pos) != 0 {
-		fmt.Fprintln(stderr, "usage: parley phone answer [flags]")
-		return 2
-	}
-	m, err := openMedia(*cf.play, *cf.record)
-	if err != nil {
-		fmt.Fprintln(stderr, "parley phone:", err)
-		return 2
-	}
-	defer m.close()
-	p := &printer{w: stdout}
-	u, err := f.newUA(stderr, func(msg ua.Message) {
-		p.printf("message from %s: %s", msg.From.URI.String(), msg.Body)
-	})
-	if err != nil {
-		fmt.Fprintln(stderr, "parley phone:", err)
-		return 2
-	}
-	defer closeUA(u)
-	if err := f.register(ctx, u, stdout, false); err != nil {
-		p.printf("%v", err)
-		return 1
-	}
-	contact := u.Contact()
+	defer cs.close()
+	p := cs.p
+	contact := cs.u.Contact()
 	p.printf("waiting for a call at %s (up to %s)", contact.String(), *wait)
 	var c *ua.Call
 	select {
-	case c = <-u.Incoming():
+	case c = <-cs.u.Incoming():
 	case <-time.After(*wait):
 		p.printf("no call within %s", *wait)
 		return 1
@@ -407,11 +367,63 @@ func phoneAnswer(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	from := c.Remote()
 	p.printf("incoming call from %s", from.URI.String())
-	if err := c.Answer(m.options(p.onEvent)); err != nil {
+	if err := c.Answer(cs.m.options(p.onEvent)); err != nil {
 		p.printf("answer failed: %v", err)
 		return 1
 	}
 	return finishCall(ctx, c, *cf.duration, *cf.dtmf, p)
+}
+
+// callCommand is what call and answer share once started: their positional
+// arguments, the media files, the registered user agent and the printer.
+type callCommand struct {
+	pos []string
+	m   *callMedia
+	u   *ua.UA
+	p   *printer
+}
+
+func (cs *callCommand) close() {
+	closeUA(cs.u)
+	cs.m.close()
+}
+
+// startCallCommand parses the flags (wanting nPos positional arguments),
+// opens the media files, starts the user agent — printing the MESSAGEs it
+// receives when printMessages — and registers it. On failure it returns nil
+// and the exit code, having said why.
+func startCallCommand(ctx context.Context, f *phoneFlags, cf callFlags, args []string, nPos int, usage string, stdout, stderr io.Writer, printMessages bool) (*callCommand, int) {
+	pos, err := f.parse(args)
+	if err != nil {
+		return nil, flagExit(err)
+	}
+	if len(pos) != nPos {
+		fmt.Fprintln(stderr, usage)
+		return nil, 2
+	}
+	m, err := openMedia(*cf.play, *cf.record)
+	if err != nil {
+		fmt.Fprintln(stderr, "parley phone:", err)
+		return nil, 2
+	}
+	p := &printer{w: stdout}
+	var onMessage func(ua.Message)
+	if printMessages {
+		onMessage = func(msg ua.Message) { p.printf("message from %s: %s", msg.From.URI.String(), msg.Body) }
+	}
+	u, err := f.newUA(stderr, onMessage)
+	if err != nil {
+		m.close()
+		fmt.Fprintln(stderr, "parley phone:", err)
+		return nil, 2
+	}
+	cs := &callCommand{pos: pos, m: m, u: u, p: p}
+	if err := f.register(ctx, u, stdout, false); err != nil {
+		p.printf("%v", err)
+		cs.close()
+		return nil, 1
+	}
+	return cs, 0
 }
 
 func phoneMessage(ctx context.Context, args []string, stdout, stderr io.Writer) int {
