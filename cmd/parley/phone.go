@@ -119,6 +119,21 @@ func (f *phoneFlags) parse(args []string) ([]string, error) {
 	return pos, nil
 }
 
+// parseWant is parse for a command that takes exactly n positional
+// arguments; on failure it returns false and the exit code, having printed
+// usage to stderr.
+func (f *phoneFlags) parseWant(args []string, n int, usage string, stderr io.Writer) ([]string, int, bool) {
+	pos, err := f.parse(args)
+	if err != nil {
+		return nil, flagExit(err), false
+	}
+	if len(pos) != n {
+		fmt.Fprintln(stderr, usage)
+		return nil, 2, false
+	}
+	return pos, 0, true
+}
+
 // newUA builds the user agent the flags describe.
 func (f *phoneFlags) newUA(stderr io.Writer, onMessage func(ua.Message)) (*ua.UA, error) {
 	cfg := ua.Config{
@@ -393,13 +408,9 @@ func (cs *callCommand) close() {
 // receives when printMessages — and registers it. On failure it returns nil
 // and the exit code, having said why.
 func startCallCommand(ctx context.Context, f *phoneFlags, cf callFlags, args []string, nPos int, usage string, stdout, stderr io.Writer, printMessages bool) (*callCommand, int) {
-	pos, err := f.parse(args)
-	if err != nil {
-		return nil, flagExit(err)
-	}
-	if len(pos) != nPos {
-		fmt.Fprintln(stderr, usage)
-		return nil, 2
+	pos, code, ok := f.parseWant(args, nPos, usage, stderr)
+	if !ok {
+		return nil, code
 	}
 	m, err := openMedia(*cf.play, *cf.record)
 	if err != nil {
@@ -429,13 +440,9 @@ func startCallCommand(ctx context.Context, f *phoneFlags, cf callFlags, args []s
 func phoneMessage(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newPhoneFlags("message", stderr)
 	ctype := f.fs.String("content-type", "text/plain;charset=UTF-8", "Content-Type of the message")
-	pos, err := f.parse(args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) != 2 {
-		fmt.Fprintln(stderr, "usage: parley phone message TARGET TEXT [flags]")
-		return 2
+	pos, code, ok := f.parseWant(args, 2, "usage: parley phone message TARGET TEXT [flags]", stderr)
+	if !ok {
+		return code
 	}
 	u, err := f.newUA(stderr, nil)
 	if err != nil {
@@ -462,13 +469,8 @@ func phoneMessage(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func phoneRegister(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newPhoneFlags("register", stderr)
 	expires := f.fs.Duration("expires", time.Hour, "registration lifetime to ask for")
-	pos, err := f.parse(args)
-	if err != nil {
-		return flagExit(err)
-	}
-	if len(pos) != 0 {
-		fmt.Fprintln(stderr, "usage: parley phone register [flags]")
-		return 2
+	if _, code, ok := f.parseWant(args, 0, "usage: parley phone register [flags]", stderr); !ok {
+		return code
 	}
 	if f.server == "" || f.user == "" {
 		fmt.Fprintln(stderr, "parley phone register: --server and --user are required")
