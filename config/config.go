@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -62,6 +63,65 @@ type Config struct {
 	Timers Timers `yaml:"timers"`
 	// Limits bound what one peer can make the server do.
 	Limits Limits `yaml:"limits"`
+	// Relay says who may send requests through this server to elsewhere
+	// (the relay policy, RFC 3261 §26.3.2.4; see Relay).
+	Relay Relay `yaml:"relay"`
+	// Abuse holds the flood limits, bans, authentication lock-out and the
+	// scanner filter (see Abuse).
+	Abuse Abuse `yaml:"abuse"`
+	// ServerHeader, when set, is sent as the Server header of the
+	// responses the server makes. Default: none, so that scanners learn
+	// neither product nor version.
+	ServerHeader string `yaml:"server_header"`
+	// Secret keys the signatures the server puts into its Record-Route
+	// (so that in-dialog requests pass only along routes it recorded).
+	// Default: a random secret made on the first start and kept in
+	// DATA/secret. Nodes that share calls must share it.
+	Secret string `yaml:"secret"`
+}
+
+// Relay is the relay policy: a request neither from an authenticated
+// user of ours nor to one of our users (or the server itself) is refused
+// with 403. Inbound calls from other domains to our users are accepted;
+// Inbound restricts them to listed peers.
+type Relay struct {
+	// Trusted are address prefixes ("192.0.2.10/32", "10.0.0.0/8") of
+	// peers that may send anything through the server without
+	// authenticating — an SBC or proxy in front, a carrier's gateway —
+	// and that the abuse limits never ban.
+	Trusted []string `yaml:"trusted"`
+	// Inbound, when set, are the only address prefixes from which
+	// requests of other domains may reach our users (Trusted ones too).
+	Inbound []string `yaml:"inbound"`
+}
+
+// Abuse configures the protection against floods, password guessing and
+// scanners. Zero values take the defaults of package guard.
+type Abuse struct {
+	// Off turns flood limits, bans, lock-out and the scanner filter off
+	// (a lab and benchmark mode).
+	Off bool `yaml:"off"`
+	// Window, MaxRequests, BanTime: more than MaxRequests packets from one
+	// IP address within Window ban that address for BanTime (its packets
+	// are dropped unread).
+	Window      Duration `yaml:"window"`
+	MaxRequests int      `yaml:"max_requests"`
+	BanTime     Duration `yaml:"ban_time"`
+	// AuthFailures wrong digest answers from one address within
+	// AuthWindow stop its challenges for AuthBanTime.
+	AuthFailures int      `yaml:"auth_failures"`
+	AuthWindow   Duration `yaml:"auth_window"`
+	AuthBanTime  Duration `yaml:"auth_ban_time"`
+	// Scanners are User-Agent substrings (case-insensitive) whose requests
+	// are dropped silently and their source banned. Left out: the known
+	// scanners (friendly-scanner, sipvicious, sipcli, ...); [] turns the
+	// filter off.
+	Scanners *[]string `yaml:"scanners"`
+	// Exempt are address prefixes never limited or banned (relay.trusted
+	// are exempt too).
+	Exempt []string `yaml:"exempt"`
+	// MaxSources bounds the addresses tracked at once.
+	MaxSources int `yaml:"max_sources"`
 }
 
 // User is one account. Give password, or ha1 / ha1_sha256 (the digests of
@@ -111,6 +171,11 @@ type Limits struct {
 	Workers           int      `yaml:"workers"`              // request handlers running at once, default 64×CPUs
 	Queue             int      `yaml:"queue"`                // requests waiting for a handler before 503, default 4096
 	RetryAfter        int      `yaml:"retry_after"`          // seconds in the Retry-After of an overload 503, default 5
+	// MaxTransactions bounds the server transactions held at once, in
+	// all and per source address; beyond them a new request gets a
+	// stateless 503 (defaults 100000 and 2000).
+	MaxTransactions          int `yaml:"max_transactions"`
+	MaxTransactionsPerSource int `yaml:"max_transactions_per_source"`
 	UDPReaders        int      `yaml:"udp_readers"`          // sockets and reader goroutines per UDP address, default the number of CPUs
 }
 
@@ -183,6 +248,36 @@ func Decode(r io.Reader) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return c, c.Validate()
+}
+
+// ParsePrefix reads an address prefix, "10.0.0.0/8" or "2001:db8::/32";
+// a bare address is a prefix of its full length.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an address prefix (want e.g. 10.0.0.0/8)", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix (want e.g. 192.0.2.1 or 10.0.0.0/8)", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ParsePrefixes reads a list of prefixes (already validated).
+func ParsePrefixes(list []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := ParsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func isHex(s string, n int) bool {
@@ -276,10 +371,30 @@ func (c *Config) Validate() error {
 		"limits.max_line_length": c.Limits.MaxLineLength, "limits.max_conns_per_source": c.Limits.MaxConnsPerSource,
 		"limits.max_conns": c.Limits.MaxConns, "limits.workers": c.Limits.Workers, "limits.queue": c.Limits.Queue,
 		"limits.retry_after": c.Limits.RetryAfter, "limits.udp_readers": c.Limits.UDPReaders,
+		"limits.max_transactions": c.Limits.MaxTransactions, "limits.max_transactions_per_source": c.Limits.MaxTransactionsPerSource,
+		"abuse.max_requests": c.Abuse.MaxRequests, "abuse.auth_failures": c.Abuse.AuthFailures, "abuse.max_sources": c.Abuse.MaxSources,
 	} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
+	}
+	for name, d := range map[string]Duration{"abuse.window": c.Abuse.Window, "abuse.ban_time": c.Abuse.BanTime, "abuse.auth_window": c.Abuse.AuthWindow, "abuse.auth_ban_time": c.Abuse.AuthBanTime} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
+		}
+	}
+	for name, list := range map[string][]string{"relay.trusted": c.Relay.Trusted, "relay.inbound": c.Relay.Inbound, "abuse.exempt": c.Abuse.Exempt} {
+		for i, p := range list {
+			if _, err := ParsePrefix(p); err != nil {
+				errs = append(errs, fmt.Errorf("%s[%d]: %w", name, i, err))
+			}
+		}
+	}
+	if c.Secret != "" && len(c.Secret) < 16 {
+		errs = append(errs, errors.New("secret: at least 16 characters"))
+	}
+	if strings.ContainsAny(c.ServerHeader, "\r\n") {
+		errs = append(errs, errors.New("server_header: must be one line"))
 	}
 	if c.Limits.MaxMessageSize > 0 && c.Limits.MaxMessageSize < 1024 {
 		errs = append(errs, errors.New("limits.max_message_size: must be at least 1024"))

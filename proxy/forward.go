@@ -165,15 +165,28 @@ func recordRoutes(req *sip.Request) bool {
 
 // rrValue is our Record-Route value for a listener transport, with a flow
 // token as user part when there is one.
-func (p *Proxy) rrValue(t, user string) (string, bool) {
+func (p *Proxy) rrValue(t, user, callID string) (string, bool) {
 	host, port, ok := p.tp.ViaHost(t)
 	if !ok {
 		return "", false
 	}
+	b := make([]byte, 0, 96+len(user)+len(host))
+	b = append(b, "<sip:"...)
 	if user != "" {
-		user += "@"
+		b = append(append(b, user...), '@')
 	}
-	return "<sip:" + user + host + ":" + strconv.Itoa(port) + ";transport=" + strings.ToLower(t) + ";lr>", true
+	b = append(b, host...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(port), 10)
+	b = append(b, ";transport="...)
+	b = append(b, strings.ToLower(t)...)
+	b = append(b, ";lr"...)
+	if p.signer != nil {
+		b = append(b, ";"+routeSigParam+"="...)
+		b = p.signer.sign(b, user, callID)
+	}
+	b = append(b, '>')
+	return string(b), true
 }
 
 // branchRequest builds the copy of base sent to one target (§16.6 steps 1
@@ -211,11 +224,11 @@ func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, has
 	if p.rr && recordRoutes(in) {
 		tok := flowToken(in, t)
 		if it := strings.ToUpper(in.Origin.Transport); it != "" && it != dst.Transport {
-			if v, ok := p.rrValue(it, tok); ok {
+			if v, ok := p.rrValue(it, tok, in.CallID()); ok {
 				out.Prepend("Record-Route", v)
 			}
 		}
-		if v, ok := p.rrValue(dst.Transport, tok); ok {
+		if v, ok := p.rrValue(dst.Transport, tok, in.CallID()); ok {
 			out.Prepend("Record-Route", v)
 		}
 	}

@@ -57,6 +57,11 @@ type LocationLocator struct {
 	// Request-URI) is known, so that an unknown user gets 404 and a known
 	// one without a registration 480. Nil treats every user as known.
 	UserExists func(user string) bool
+	// Domain and Aliases: a Request-URI whose host Aliases reports (the
+	// server's own addresses) is looked up under Domain, as the
+	// registrar keeps such registrations (registrar.Config.Aliases).
+	Domain  string
+	Aliases func(host string) bool
 }
 
 // Locate looks the canonical AOR of uri up (the registrar's
@@ -65,6 +70,9 @@ type LocationLocator struct {
 // Route, and the source address and transport of the REGISTER as the flow
 // to send on.
 func (l *LocationLocator) Locate(ctx context.Context, uri sip.URI) ([]Target, error) {
+	if l.Aliases != nil && l.Domain != "" && l.Aliases(uri.Host) {
+		uri.Host = l.Domain
+	}
 	aor, err := location.CanonicalAOR(&uri)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotFound, err)

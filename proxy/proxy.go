@@ -42,6 +42,10 @@ type Config struct {
 	// RecordRoute keeps the proxy on the path of the dialogs that INVITE,
 	// SUBSCRIBE and REFER create (§16.6 step 4). The server turns it on.
 	RecordRoute bool
+	// RouteKey, when set, signs every Record-Route value (see
+	// RouteVerified): the server refuses in-dialog requests that do not
+	// come along a route it recorded. At least 16 bytes.
+	RouteKey []byte
 
 	// Logger receives debug logs of routing decisions (default: discard).
 	Logger *slog.Logger
@@ -57,6 +61,7 @@ type Proxy struct {
 	timeout time.Duration
 	log     *slog.Logger
 	domains []hostPort
+	signer  *routeSigner // nil: Record-Route unsigned
 
 	// me caches who we are (listeners and domains), built on first use:
 	// the server opens its listeners after building the proxy.
@@ -90,6 +95,12 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultLocateTimeout
+	}
+	if len(cfg.RouteKey) > 0 {
+		if len(cfg.RouteKey) < 16 {
+			return nil, errors.New("proxy: RouteKey must have at least 16 bytes")
+		}
+		p.signer = newRouteSigner(cfg.RouteKey)
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -174,8 +185,10 @@ func defaultPort(t string) int {
 	return 5060
 }
 
-// isOurs reports whether a SIP URI names this proxy or one of its domains
-// (§16.4, §16.5).
+// IsOurs reports whether a SIP URI names this proxy — one of its listening
+// addresses — or one of its domains (§16.4, §16.5).
+func (p *Proxy) IsOurs(u *sip.URI) bool { return p.isOurs(u) }
+
 func (p *Proxy) isOurs(u *sip.URI) bool {
 	if !u.IsSIP() {
 		return false
@@ -298,7 +311,7 @@ func (p *Proxy) validate(req *sip.Request) (code int, reason, unsupported string
 func (p *Proxy) preprocessRoutes(req *sip.Request) dialogFlows {
 	var flows dialogFlows
 	if p.isOwnRecordRoute(&req.URI) && req.Has("Route") {
-		if f, ok := parseFlowToken(req.URI.User); ok {
+		if f, ok := parseFlowToken(req.URI.User); ok && p.routeSigned(&req.URI, req.CallID()) {
 			flows = f
 		}
 		// A strict router upstream put our Record-Route value into the
@@ -321,7 +334,8 @@ func (p *Proxy) preprocessRoutes(req *sip.Request) dialogFlows {
 		if !ok || !p.isOurs(&r.URI) {
 			return flows
 		}
-		if f, ok := parseFlowToken(r.URI.User); ok {
+		// A flow token says where to send: only one we signed counts.
+		if f, ok := parseFlowToken(r.URI.User); ok && p.routeSigned(&r.URI, req.CallID()) {
 			flows = f
 		}
 		req.RemoveFirstValue("Route")

@@ -41,6 +41,11 @@ type Config struct {
 	// of the Request-URI and of the To AOR), compared case-insensitively.
 	// Empty means any domain: only for tests and single-tenant setups.
 	Domains []string
+	// Aliases, when set, reports hosts that stand for the first of
+	// Domains — the server's own addresses, so that a phone registering
+	// as sip:alice@192.0.2.1 is alice of the domain: its bindings are
+	// kept under the domain's AOR, where calls to either find them.
+	Aliases func(host string) bool
 
 	// MinExpires is the shortest registration accepted (default 60); a
 	// shorter non-zero one is answered 423 with Min-Expires (§10.3 step 7).
@@ -169,7 +174,11 @@ func (r *Registrar) Register(ctx context.Context, req *sip.Request) *sip.Respons
 	if !to.URI.IsSIP() || !r.ours(to.URI.Host) {
 		return r.reply(req, 404, "Not Found: not our domain")
 	}
-	aor, err := location.CanonicalAOR(&to.URI)
+	aorURI := to.URI
+	if r.alias(aorURI.Host) {
+		aorURI.Host = r.cfg.Domains[0]
+	}
+	aor, err := location.CanonicalAOR(&aorURI)
 	if err != nil {
 		return r.reply(req, 404, "")
 	}
@@ -301,7 +310,12 @@ func (r *Registrar) ours(host string) bool {
 	if len(r.domains) == 0 {
 		return host != ""
 	}
-	return r.domains[strings.ToLower(host)]
+	return r.domains[strings.ToLower(host)] || r.alias(host)
+}
+
+// alias reports whether host is an alias of the first domain.
+func (r *Registrar) alias(host string) bool {
+	return r.cfg.Aliases != nil && len(r.cfg.Domains) > 0 && r.cfg.Aliases(host) && !r.domains[strings.ToLower(host)]
 }
 
 // parseContacts reads the Contact and Expires headers into bindings

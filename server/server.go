@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -44,6 +45,12 @@ type Server struct {
 	users     map[string]bool
 	router    Router
 	proxy     *proxy.Proxy
+	chain     *chain
+	guard     abuseGuard // nil with abuse.off
+	// trusted are the relay.trusted prefixes, inbound relay.inbound.
+	trusted, inbound []netip.Prefix
+
+	relayRefused, acksDropped atomic.Uint64
 	// ourHosts is the set of hosts that name this server (domain,
 	// localhost, listener addresses), swapped whole once the listeners are
 	// bound: reader goroutines consult it while Start is still running.
@@ -51,6 +58,23 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+}
+
+// The defaults of limits.max_transactions and
+// limits.max_transactions_per_source: far above what an office (50 phones
+// behind one address make a few hundred transactions at a busy moment) or
+// a busy node needs, low enough that a flood cannot hold more than about
+// 100 MB of transactions.
+const (
+	defaultMaxTransactions          = 100000
+	defaultMaxTransactionsPerSource = 2000
+)
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
 }
 
 // registerTimeout bounds one REGISTER's store update.
@@ -95,6 +119,16 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err := s.openAccounts(); err != nil {
 		return nil, err
 	}
+	s.trusted = config.ParsePrefixes(cfg.Relay.Trusted)
+	s.inbound = config.ParsePrefixes(cfg.Relay.Inbound)
+	if s.guard, err = newGuard(cfg, s.trusted, log); err != nil {
+		s.store.Close()
+		return nil, err
+	}
+	var filter transport.SourceFilter
+	if s.guard != nil {
+		filter = s.guard
+	}
 	s.tp = transport.New(transport.Config{
 		Limits: sip.Limits{
 			MaxMessageSize: cfg.Limits.MaxMessageSize,
@@ -106,6 +140,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		MaxConnsPerSource: cfg.Limits.MaxConnsPerSource,
 		MaxConns:          cfg.Limits.MaxConns,
 		UDPReaders:        readers,
+		Filter:            filter,
 		Logger:            log,
 		Trace:             cfg.Trace,
 	})
@@ -126,31 +161,32 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Inline:      s.inline,
 		// §16.6 step 11: a proxy's INVITE branches give up 3 minutes
 		// after the last provisional response.
-		TimerC: timerC,
-		// The ACK for a 2xx and stray 2xx responses pass through the
-		// proxy statelessly (§16.7, §16.11).
-		OnAck: func(ack *sip.Request) {
-			if s.proxy != nil {
-				s.proxy.HandleAck(ack)
-			}
-		},
-		OnStrayResponse: func(resp *sip.Response) {
-			if s.proxy != nil {
-				s.proxy.HandleStrayResponse(resp)
-			}
-		},
+		TimerC:                timerC,
+		MaxServerTransactions: orDefault(cfg.Limits.MaxTransactions, defaultMaxTransactions),
+		MaxPerSource:          orDefault(cfg.Limits.MaxTransactionsPerSource, defaultMaxTransactionsPerSource),
+		Logger:                log,
+		// Messages that start no transaction find their owner through
+		// the dispatcher.
+		OnAck:           dispatcher{s}.HandleAck,
+		OnStrayResponse: dispatcher{s}.HandleStrayResponse,
 	}, s.tp, transaction.HandlerFunc(s.serveSIP))
 	s.tp.SetHandler(s.tx)
 	var userExists func(string) bool
 	if cfg.Auth == "digest" {
 		userExists = func(u string) bool { return s.users[u] }
 	}
+	secret, err := loadSecret(cfg)
+	if err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	s.proxy, err = proxy.New(proxy.Config{
 		Transactions: s.tx,
 		Transport:    s.tp,
 		Domains:      []string{cfg.Domain},
-		Locator:      &proxy.LocationLocator{Store: s.store, UserExists: userExists},
+		Locator:      &proxy.LocationLocator{Store: s.store, UserExists: userExists, Domain: cfg.Domain, Aliases: s.isOurs},
 		RecordRoute:  true,
+		RouteKey:     secret,
 		Logger:       log,
 	})
 	if err != nil {
@@ -158,6 +194,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.router = s.proxy
+	s.chain = s.buildChain()
 	return s, nil
 }
 
@@ -219,6 +256,7 @@ func (s *Server) openAccounts() error {
 	}
 	s.registrar, err = registrar.New(registrar.Config{
 		Domains:        []string{cfg.Domain},
+		Aliases:        s.isOurs,
 		MinExpires:     cfg.Registrar.MinExpires,
 		MaxExpires:     cfg.Registrar.MaxExpires,
 		DefaultExpires: cfg.Registrar.DefaultExpires,

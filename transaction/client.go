@@ -521,6 +521,29 @@ func (tx *ClientTx) settleLocked() {
 	}
 }
 
+// giveUp ends a transaction that has no final response yet with
+// ErrShutdown (see Layer.Shutdown). A ringing INVITE is cancelled first:
+// the CANCEL goes out once, in no transaction of its own (the layer is
+// closing), so that the callee stops ringing.
+func (tx *ClientTx) giveUp() {
+	tx.mu.Lock()
+	if tx.settled {
+		tx.mu.Unlock()
+		return
+	}
+	cancel := tx.invite && tx.state == stProceeding && !tx.cancelSent
+	tx.cancelSent = tx.cancelSent || cancel
+	req, dst := tx.req, tx.dst
+	tx.terminateLocked(ErrShutdown)
+	tx.unlock()
+	if cancel {
+		c := buildCancel(req)
+		if err := tx.l.sender.SendRequest(c, dst); err != nil {
+			tx.l.stats.transport.Add(1)
+		}
+	}
+}
+
 func (tx *ClientTx) abort(err error) {
 	tx.mu.Lock()
 	defer tx.unlock()

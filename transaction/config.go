@@ -71,6 +71,17 @@ type Config struct {
 	// that may wait (I/O, other transactions) must go to the workers.
 	Inline func(req *sip.Request) bool
 
+	// MaxServerTransactions bounds the server transactions alive at once
+	// (0: no bound), and MaxPerSource those started by requests from one
+	// IP address (0: no bound). Beyond either a new request gets a
+	// stateless 503 with Retry-After and no transaction: under a flood the
+	// memory the layer holds stays bounded by these numbers, not by the
+	// flood's rate times the transactions' lifetimes. The per-source count
+	// is kept in a fixed table of hashed counters, so sources that share a
+	// counter are counted together: the bound errs towards refusing.
+	MaxServerTransactions int
+	MaxPerSource          int
+
 	// ResponseBuffer is the capacity of a ClientTx's Responses channel
 	// (default 8, minimum 2). A provisional response that finds it full is
 	// dropped; a final response always has room.
@@ -105,8 +116,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("transaction: %s must not be negative", d.name))
 		}
 	}
-	if c.Workers < 0 || c.QueueSize < 0 || c.ResponseBuffer < 0 {
-		errs = append(errs, errors.New("transaction: Workers, QueueSize and ResponseBuffer must not be negative"))
+	if c.Workers < 0 || c.QueueSize < 0 || c.ResponseBuffer < 0 || c.MaxServerTransactions < 0 || c.MaxPerSource < 0 {
+		errs = append(errs, errors.New("transaction: Workers, QueueSize, ResponseBuffer, MaxServerTransactions and MaxPerSource must not be negative"))
 	}
 	d := c.withDefaults()
 	if d.T2 < d.T1 {

@@ -13,6 +13,8 @@ var (
 	// ErrShutdown: the layer is shutting down, or was shut down before the
 	// transaction ended.
 	ErrShutdown = errors.New("transaction: layer shut down")
+	// ErrDropped: the TU dropped the request unanswered (ServerTx.Drop).
+	ErrDropped = errors.New("transaction: request dropped")
 	// ErrFinalSent: Respond after a final response (other than further
 	// 2xx to an INVITE in the Accepted state, RFC 6026).
 	ErrFinalSent = errors.New("transaction: final response already sent")

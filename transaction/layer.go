@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"math/rand/v2"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -63,6 +64,7 @@ type Stats struct {
 	Retransmissions    uint64 // retransmitted requests and responses absorbed
 	Timeouts           uint64 // transactions ended by timer B, F or H (or no answer to a CANCEL)
 	Rejected           uint64 // 503s sent because the queue was full or the layer shutting down
+	OverLimit          uint64 // 503s sent because MaxServerTransactions or MaxPerSource was reached
 	TransportErrors    uint64 // transactions ended because the Sender failed
 	StrayResponses     uint64 // responses that matched no client transaction
 	StrayAcks          uint64 // ACKs that matched no server transaction
@@ -79,7 +81,12 @@ type Stats struct {
 type counters struct {
 	server, client, retrans, timeouts, rejected, transport atomic.Uint64
 	strayResp, strayAck, dropped, malformed, handlerPanics atomic.Uint64
+	overLimit                                              atomic.Uint64
 }
+
+// sourceBuckets is the size of the table of per-source transaction
+// counters (a power of two).
+const sourceBuckets = 4096
 
 // Layer is the transaction layer of one SIP stack. Create it with New.
 type Layer struct {
@@ -106,7 +113,12 @@ type Layer struct {
 	// sent (server) or received (client). Shutdown waits for these only;
 	// a settled transaction merely lingers to absorb retransmissions.
 	pending   atomic.Int64
-	drained   chan struct{}
+	// servers counts live server transactions, perSource those of each
+	// hashed source address (see Config.MaxPerSource); only kept when
+	// the bounds are set.
+	serversLive atomic.Int64
+	perSource   *[sourceBuckets]atomic.Int32
+	drained     chan struct{}
 	drainOnce sync.Once
 	quitOnce  sync.Once
 
@@ -131,6 +143,9 @@ func New(cfg Config, s Sender, h Handler) *Layer {
 	}
 	if cfg.RetryAfter > 0 {
 		l.retryAfter = strconv.Itoa(cfg.RetryAfter)
+	}
+	if cfg.MaxPerSource > 0 {
+		l.perSource = new([sourceBuckets]atomic.Int32)
 	}
 	l.workers.Add(cfg.Workers + 1)
 	for range cfg.Workers {
@@ -159,6 +174,7 @@ func (l *Layer) Stats() Stats {
 		StrayResponses:     c.strayResp.Load(),
 		StrayAcks:          c.strayAck.Load(),
 		DroppedResponses:   c.dropped.Load(),
+		OverLimit:          c.overLimit.Load(),
 		Malformed:          c.malformed.Load(),
 		HandlerPanics:      c.handlerPanics.Load(),
 		Live:               l.live.Load(),
@@ -269,10 +285,18 @@ func (l *Layer) newServer(key serverKey, req *sip.Request) {
 		return
 	}
 	tx := newServerTx(l, key, req)
+	if !l.admit(tx) {
+		l.stats.overLimit.Add(1)
+		resp := l.busy(req)
+		resp.Origin = req.Origin
+		_ = l.sender.SendResponse(resp)
+		return
+	}
 	if cur, fresh := l.servers.getOrPut(key, tx); !fresh {
 		// Another reader goroutine created it a moment ago: this copy is
 		// a retransmission. (Or, for RFC 2543, a request that differs
 		// from a live one only in its To tag: nothing sane; drop it.)
+		l.release(tx)
 		if key.legacy == "" || cur.legacyMatch(req) {
 			cur.receiveRetransmission()
 		}
@@ -296,6 +320,54 @@ func (l *Layer) newServer(key serverKey, req *sip.Request) {
 		l.stats.rejected.Add(1)
 		_ = tx.Respond(l.busy(req))
 	}
+}
+
+// admit counts a new server transaction against MaxServerTransactions
+// and MaxPerSource, and reports false (counting nothing) when either is
+// reached. release undoes it when the transaction ends.
+func (l *Layer) admit(tx *ServerTx) bool {
+	if limit := int64(l.cfg.MaxServerTransactions); limit > 0 {
+		if l.serversLive.Add(1) > limit {
+			l.serversLive.Add(-1)
+			return false
+		}
+		tx.counted = true
+	}
+	if l.perSource != nil {
+		b := sourceBucket(tx.req.Origin.Source.Addr())
+		if l.perSource[b].Add(1) > int32(l.cfg.MaxPerSource) {
+			l.perSource[b].Add(-1)
+			if tx.counted {
+				l.serversLive.Add(-1)
+				tx.counted = false
+			}
+			return false
+		}
+		tx.bucket = b + 1
+	}
+	return true
+}
+
+func (l *Layer) release(tx *ServerTx) {
+	if tx.counted {
+		tx.counted = false
+		l.serversLive.Add(-1)
+	}
+	if tx.bucket != 0 {
+		l.perSource[tx.bucket-1].Add(-1)
+		tx.bucket = 0
+	}
+}
+
+// sourceBucket hashes an address (IPv4-mapped IPv6 as IPv4) to a counter.
+func sourceBucket(a netip.Addr) uint16 {
+	b := a.Unmap().As16()
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return uint16(h & (sourceBuckets - 1))
 }
 
 // busy builds the 503 for a request the layer will not serve.
@@ -367,7 +439,7 @@ func (l *Layer) serve(tx *ServerTx) {
 			// A bug in one handler must not take the whole server down,
 			// nor leave the client retransmitting until it times out.
 			l.stats.handlerPanics.Add(1)
-			l.cfg.Logger.Error("transaction: handler panic", "method", tx.req.Method, "panic", r, "stack", string(debug.Stack()))
+			l.cfg.Logger.Error("transaction: handler panic", "method", tx.req.Method, "call-id", tx.req.CallID(), "panic", r, "stack", string(debug.Stack()))
 			_ = tx.respondIfUnanswered(500)
 		}
 	}()
@@ -403,6 +475,13 @@ func (l *Layer) settled() {
 // responses).
 func (l *Layer) Shutdown(ctx context.Context) error {
 	l.closing.Store(true)
+	// Outgoing requests still waiting for their final response are given
+	// up at once, an INVITE that is ringing with a CANCEL: what waits for
+	// them — a proxied request — gets its answer now, not after timer B,
+	// F or C, so a node with a silent peer still restarts in moments.
+	for _, tx := range l.clients.all() {
+		tx.giveUp()
+	}
 	if l.pending.Load() == 0 {
 		l.drainOnce.Do(func() { close(l.drained) })
 	}

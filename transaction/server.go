@@ -35,6 +35,9 @@ type ServerTx struct {
 	onCancel  func()
 	doneCh    chan struct{}
 	err       error
+	// counted and bucket record what Layer.admit counted, for release.
+	counted bool
+	bucket  uint16
 }
 
 func newServerTx(l *Layer, key serverKey, req *sip.Request) *ServerTx {
@@ -146,15 +149,19 @@ func (tx *ServerTx) sendLocked(resp *sip.Response) error {
 	return nil
 }
 
-// RespondStateless sends a final response to a non-INVITE request and ends
-// the transaction at once, skipping the Completed state that would keep it
-// (and its timer J) to absorb retransmissions: a retransmission then gets a
-// new answer, as from a stateless UAS (§8.2.7). It suits answers that are
-// cheap to regenerate and commit nothing — a digest challenge — and saves
-// their memory and timers. For an INVITE it is Respond: the ACK of a non-2xx
-// final response must be absorbed by the transaction.
+// RespondStateless sends a final response and ends the transaction at
+// once, skipping the Completed state that would keep it (and its timer J,
+// or the timers G and H of an INVITE) to absorb retransmissions: a
+// retransmission then gets a new answer, as from a stateless UAS (§8.2.7).
+// It suits answers that are cheap to regenerate and commit nothing — a
+// digest challenge, a refusal — and saves their memory and timers: a flood
+// of INVITEs answered this way holds no state. The ACK of a non-2xx answer
+// to an INVITE then matches no transaction and goes to Config.OnAck; give
+// such answers the To tag of [sip.StatelessTag] so that its owner knows
+// the ACK for what it is (and retransmissions get the same tag). A 2xx to
+// an INVITE is always sent through Respond.
 func (tx *ServerTx) RespondStateless(resp *sip.Response) error {
-	if tx.invite || resp.StatusCode < 200 {
+	if resp.StatusCode < 200 || tx.invite && resp.StatusCode < 300 {
 		return tx.Respond(resp)
 	}
 	if resp.StatusCode > 699 {
@@ -179,6 +186,16 @@ func (tx *ServerTx) RespondStateless(resp *sip.Response) error {
 	tx.last = resp
 	tx.terminateLocked(nil)
 	return nil
+}
+
+// Drop ends the transaction without an answer, as if the request had
+// never arrived: for requests that are dropped on purpose (scanners,
+// banned sources), where any answer would tell the sender something. A
+// retransmission starts a new transaction.
+func (tx *ServerTx) Drop() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	tx.terminateLocked(ErrDropped)
 }
 
 // Release tells the layer that the TU will send nothing more through an
@@ -475,6 +492,7 @@ func (tx *ServerTx) terminateLocked(err error) {
 		close(tx.doneCh)
 	}
 	tx.l.servers.delete(tx.key, tx)
+	tx.l.release(tx)
 	tx.l.ended()
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,15 @@ import (
 // block for long (the transaction layer hands work to its own pool).
 type Handler interface {
 	HandleMessage(msg sip.Message)
+}
+
+// SourceFilter is consulted for every packet, and every stream
+// connection, before anything is parsed: Admit reports whether the source
+// may be served. It runs on the reader goroutines, concurrently, and must
+// be cheap; a refused packet is dropped silently and a refused connection
+// closed. Parley's abuse protection (flood limits, bans) implements it.
+type SourceFilter interface {
+	Admit(src netip.Addr) bool
 }
 
 // HandlerFunc adapts a function to Handler.
@@ -58,6 +68,9 @@ type Config struct {
 	// than PathMTU-200 bytes long goes over TCP when a TCP listener exists
 	// (§18.1.1; default 1500).
 	PathMTU int
+	// Filter, when set, decides per packet and per connection whether a
+	// source is served at all (see SourceFilter).
+	Filter SourceFilter
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
 	// Trace logs every message sent and received at debug level.
@@ -150,8 +163,10 @@ type Stats struct {
 	StatelessErrors uint64 // 4xx/5xx answered by the transport itself
 	KeepAlives      uint64 // CRLF keep-alives received
 	ConnsOpen       int64  // stream connections open now
-	ConnsRejected   uint64 // connections refused by the limits
+	ConnsRejected   uint64 // connections refused by the limits or the Filter
 	SendErrors      uint64
+	Filtered        uint64 // packets the Filter refused, dropped before parsing
+	HandlerPanics   uint64 // messages whose handler panicked (requests answered 500)
 }
 
 // Layer is the transport layer: a set of listeners and the connections made
@@ -172,6 +187,7 @@ type Layer struct {
 
 	stats struct {
 		received, sent, malformed, dropped, stateless, keepalives, rejected, sendErrors atomic.Uint64
+		filtered, panics                                                                atomic.Uint64
 		connsOpen                                                                       atomic.Int64
 	}
 }
@@ -205,6 +221,8 @@ func (l *Layer) Stats() Stats {
 		KeepAlives:      l.stats.keepalives.Load(),
 		ConnsOpen:       l.stats.connsOpen.Load(),
 		ConnsRejected:   l.stats.rejected.Load(),
+		Filtered:        l.stats.filtered.Load(),
+		HandlerPanics:   l.stats.panics.Load(),
 		SendErrors:      l.stats.sendErrors.Load(),
 	}
 }
@@ -311,6 +329,44 @@ func (l *Layer) deliver(raw []byte, origin sip.Origin, reply func([]byte) error)
 		m.Origin = origin
 	}
 	l.stats.received.Add(1)
+	l.handle(msg, reply)
+}
+
+// admit asks the Filter whether src is served; false counts a drop.
+func (l *Layer) admit(src netip.Addr) bool {
+	if l.cfg.Filter == nil || l.cfg.Filter.Admit(src) {
+		return true
+	}
+	l.stats.filtered.Add(1)
+	return false
+}
+
+// handle gives msg to the handler, on the reader goroutine. A panic in
+// anything above is stopped here, so that one bad message cannot take the
+// server down: a request other than ACK gets a 500 (unless the layers above
+// had answered it), the panic is logged with the Call-ID and counted, and
+// the reader goes on with the next message.
+func (l *Layer) handle(msg sip.Message, reply func([]byte) error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		l.stats.panics.Add(1)
+		var callID string
+		switch m := msg.(type) {
+		case *sip.Request:
+			callID = m.CallID()
+			if m.Method != sip.ACK {
+				resp := sip.NewResponse(m, sip.StatusServerInternalError, "")
+				resp.SetToTag(sip.StatelessTag(callID, m.FromTag()))
+				_ = reply(resp.AppendTo(nil))
+			}
+		case *sip.Response:
+			callID = m.CallID()
+		}
+		l.log.Error("handler panic", "call-id", callID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	}()
 	(*l.handler.Load()).HandleMessage(msg)
 }
 

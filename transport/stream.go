@@ -194,7 +194,7 @@ func (l *Layer) register(transport string, remote, local netip.AddrPort, mc msgC
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	src := remote.Addr()
-	if l.closed || len(l.conns) >= l.cfg.MaxConns || l.perSource[src] >= l.cfg.MaxConnsPerSource {
+	if l.closed || len(l.conns) >= l.cfg.MaxConns || l.perSource[src] >= l.cfg.MaxConnsPerSource || !l.admit(src) {
 		l.stats.rejected.Add(1)
 		return nil
 	}
@@ -309,6 +309,9 @@ func (l *Layer) readStream(c *streamConn, nc net.Conn) {
 				case sip.FramePong:
 					l.stats.keepalives.Add(1)
 				case sip.FrameMessage:
+					if !l.admit(origin.Source.Addr()) {
+						return // a banned or flooding source: close
+					}
 					l.deliver(frame, origin, reply)
 				}
 			}

@@ -94,6 +94,9 @@ func (l *Layer) readUDP(u *udpListener, sock *udpSock) {
 			l.stats.keepalives.Add(1)
 			continue
 		}
+		if !l.admit(src.Addr()) {
+			continue
+		}
 		origin := sip.Origin{Source: src, Local: local, Transport: UDP}
 		l.deliver(data, origin, func(b []byte) error {
 			return sock.writeTo(b, src)

@@ -120,6 +120,9 @@ func (l *Layer) serveWS(wl *wsListener, w http.ResponseWriter, r *http.Request) 
 			l.stats.keepalives.Add(1)
 			continue
 		}
+		if !l.admit(origin.Source.Addr()) {
+			return // a banned or flooding source: close
+		}
 		l.deliver(data, origin, reply)
 	}
 }
