@@ -176,7 +176,7 @@ type Limits struct {
 	// stateless 503 (defaults 100000 and 2000).
 	MaxTransactions          int `yaml:"max_transactions"`
 	MaxTransactionsPerSource int `yaml:"max_transactions_per_source"`
-	UDPReaders        int      `yaml:"udp_readers"`          // sockets and reader goroutines per UDP address, default the number of CPUs
+	UDPReaders               int `yaml:"udp_readers"` // sockets and reader goroutines per UDP address, default the number of CPUs
 }
 
 // Duration is a time.Duration written as "500ms", "4s", "5m".

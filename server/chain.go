@@ -53,7 +53,7 @@ func (s *Server) inline(req *sip.Request) bool { return !s.chain.blocks(req) }
 // before anything else: URI scheme, Max-Forwards, methods.
 type checkStage struct{ s *Server }
 
-func (checkStage) Name() string              { return "checks" }
+func (checkStage) Name() string             { return "checks" }
 func (checkStage) Blocks(*sip.Request) bool { return false }
 func (st checkStage) Serve(r *Request) bool {
 	if r.Msg.Method == sip.ACK {
@@ -70,7 +70,7 @@ func (st checkStage) Serve(r *Request) bool {
 // sources never get this far: the transport drops their packets unread.
 type sourceStage struct{ s *Server }
 
-func (sourceStage) Name() string              { return "source" }
+func (sourceStage) Name() string             { return "source" }
 func (sourceStage) Blocks(*sip.Request) bool { return false }
 func (st sourceStage) Serve(r *Request) bool {
 	r.Trusted = inPrefixes(st.s.trusted, r.Source)
@@ -92,7 +92,7 @@ func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 // nothing, not even that a SIP server is here.
 type abuseStage struct{ s *Server }
 
-func (abuseStage) Name() string              { return "abuse" }
+func (abuseStage) Name() string             { return "abuse" }
 func (abuseStage) Blocks(*sip.Request) bool { return false }
 func (st abuseStage) Serve(r *Request) bool {
 	g := st.s.guard
@@ -117,7 +117,7 @@ func (st abuseStage) Serve(r *Request) bool {
 // towards the source's lock-out.
 type authStage struct{ s *Server }
 
-func (authStage) Name() string              { return "auth" }
+func (authStage) Name() string             { return "auth" }
 func (authStage) Blocks(*sip.Request) bool { return false }
 func (st authStage) Serve(r *Request) bool {
 	s := st.s

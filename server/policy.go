@@ -17,7 +17,7 @@ import (
 // naming us are no way around the policy.
 type relayStage struct{ s *Server }
 
-func (relayStage) Name() string              { return "relay" }
+func (relayStage) Name() string             { return "relay" }
 func (relayStage) Blocks(*sip.Request) bool { return false }
 func (st relayStage) Serve(r *Request) bool {
 	s, req := st.s, r.Msg

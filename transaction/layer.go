@@ -112,15 +112,15 @@ type Layer struct {
 	// pending counts transactions that have not settled: no final response
 	// sent (server) or received (client). Shutdown waits for these only;
 	// a settled transaction merely lingers to absorb retransmissions.
-	pending   atomic.Int64
+	pending atomic.Int64
 	// servers counts live server transactions, perSource those of each
 	// hashed source address (see Config.MaxPerSource); only kept when
 	// the bounds are set.
 	serversLive atomic.Int64
 	perSource   *[sourceBuckets]atomic.Int32
 	drained     chan struct{}
-	drainOnce sync.Once
-	quitOnce  sync.Once
+	drainOnce   sync.Once
+	quitOnce    sync.Once
 
 	stats counters
 }
