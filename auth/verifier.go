@@ -195,12 +195,14 @@ func headerNames(proxy bool) (challenge, credentials string, code int) {
 // offers one challenge per configured algorithm, SHA-256 first (RFC 8760
 // §2.4), sharing one fresh nonce, with qop="auth" and stale=true when
 // stale. The response gets a To tag when the request had none, as §8.2.6.2
-// asks of every locally generated final response.
+// asks of every locally generated final response: the stateless one of
+// sip.StatelessTag, since a challenge commits nothing (its retransmissions
+// get the same tag, and the ACK of an INVITE's is known as such).
 func (v *Verifier) Challenge(req *sip.Request, proxy bool, stale bool) *sip.Response {
 	hdr, _, code := headerNames(proxy)
 	resp := sip.NewResponse(req, code, "")
 	if req.ToTag() == "" {
-		resp.SetToTag(newTag())
+		resp.SetToTag(sip.StatelessTag(req.CallID(), req.FromTag()))
 	}
 	nonce := v.nonces.make(v.clock().UnixNano())
 	suffix := `"`
@@ -225,20 +227,14 @@ func (v *Verifier) Reject(req *sip.Request, proxy bool, r Result) *sip.Response 
 		return v.Challenge(req, proxy, true)
 	case Malformed:
 		resp := sip.NewResponse(req, 400, "Malformed "+cred+" Header")
-		resp.SetToTag(newTag())
+		resp.SetToTag(sip.StatelessTag(req.CallID(), req.FromTag()))
 		return resp
 	case Unavailable:
 		resp := sip.NewResponse(req, 500, "Credential Store Unavailable")
-		resp.SetToTag(newTag())
+		resp.SetToTag(sip.StatelessTag(req.CallID(), req.FromTag()))
 		return resp
 	}
 	return v.Challenge(req, proxy, false)
-}
-
-func newTag() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // Verify checks the request's Authorization header (Proxy-Authorization with

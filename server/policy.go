@@ -90,7 +90,7 @@ func (s *Server) isOurs(host string) bool {
 // retransmissions get the same answer and the ACK of an INVITE's is known
 // for what it is (see dispatcher.HandleAck).
 func (s *Server) respondStateless(tx *transaction.ServerTx, resp *sip.Response) {
-	if resp.StatusCode > 100 && resp.ToTag() == "" {
+	if resp.StatusCode > 100 {
 		req := tx.Request()
 		resp.SetToTag(sip.StatelessTag(req.CallID(), req.FromTag()))
 	}

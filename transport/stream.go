@@ -194,7 +194,8 @@ func (l *Layer) register(transport string, remote, local netip.AddrPort, mc msgC
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	src := remote.Addr()
-	if l.closed || len(l.conns) >= l.cfg.MaxConns || l.perSource[src] >= l.cfg.MaxConnsPerSource || !l.admit(src) {
+	if l.closed || len(l.conns) >= l.cfg.MaxConns || l.perSource[src] >= l.cfg.MaxConnsPerSource ||
+		l.cfg.Filter != nil && !l.cfg.Filter.Admit(src) {
 		l.stats.rejected.Add(1)
 		return nil
 	}
