@@ -307,8 +307,12 @@ func (l *Layer) newServer(key serverKey, req *sip.Request) {
 	if l.cfg.Inline != nil && l.cfg.Inline(req) {
 		// Quick, non-blocking work runs on the transport's reader
 		// goroutine: no handoff, no thread to wake (bounded by the
-		// number of readers).
+		// number of readers). An INVITE the handler kept unanswered
+		// (armTrying checks) gets its automatic 100 all the same.
 		l.serve(tx)
+		if tx.invite && l.cfg.TryingDelay > 0 {
+			tx.armTrying()
+		}
 		return
 	}
 	select {
