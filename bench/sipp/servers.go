@@ -136,6 +136,10 @@ users:
 data: %s
 listen: ["udp:127.0.0.1:%d", "tcp:127.0.0.1:%d"]
 log: warn
+# SIPp offers one source's whole load: the flood limit counts every
+# packet as in production but is set above the offered rates.
+abuse:
+  max_requests: 100000000
 `, auth, filepath.Join(dir, "data"), s.port, s.port)
 		if o.workers > 0 {
 			cfg += fmt.Sprintf("limits:\n  workers: %d\n", o.workers)
