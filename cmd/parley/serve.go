@@ -151,7 +151,7 @@ func printWelcome(w io.Writer, cfg *config.Config, path string) {
 	}
 	if len(cfg.Users) > 1 {
 		fmt.Fprintf(w, "  e.g. parley phone answer --server %s --domain %s --user %s --password %s\n", proxy, cfg.Domain, cfg.Users[1].Name, cfg.Users[1].Password)
-		fmt.Fprintf(w, "       parley phone call sip:%s@%s --server %s --domain %s --user %s --password %s\n", cfg.Users[1].Name, cfg.Domain, proxy, cfg.Domain, cfg.Users[0].Name, cfg.Users[0].Password)
+		fmt.Fprintf(w, "       parley phone call sip:%s@%s --server %s --user %s --password %s\n", cfg.Users[1].Name, cfg.Domain, proxy, cfg.Users[0].Name, cfg.Users[0].Password)
 	}
 }
 
