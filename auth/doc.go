@@ -1,6 +1,6 @@
 // Package auth is Parley's digest authentication for SIP: the server side
-// that challenges requests and verifies their credentials (registrar, proxy,
-// PBX), credential stores, and the client side a user agent uses to answer a
+// that challenges requests and verifies their credentials (registrar and
+// proxy; later the PBX), credential stores, and the client side a user agent uses to answer a
 // 401 or 407.
 //
 // It implements HTTP Digest as SIP uses it: RFC 3261 §22 (framework, §22.2
