@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,13 +231,17 @@ func TestTargetDomain(t *testing.T) {
 // TestPhoneDomainFromTarget: the form of the softphone's own usage line,
 // `call sip:bob@example.test --server S --user alice --password PW` with
 // no --domain, works against the starter config: call and message take the
-// account's domain from the target. --domain still overrides it.
+// account's domain from the target. --domain still overrides it. The
+// answer and call commands are the ones the welcome text prints.
 func TestPhoneDomainFromTarget(t *testing.T) {
 	s := startStarter(t)
 	ctx := peertest.Context(t, 40*time.Second)
-	alicePW, bobPW := s.password(t, "alice"), s.password(t, "bob")
-	bob := startPhone(ctx, "answer", "--server", s.addr, "--domain", "example.test", "--user", "bob", "--password", bobPW,
-		"--wait", "20s", "--rtp-ports", rtpPorts(t))
+	alicePW := s.password(t, "alice")
+	answer, call := s.welcomeCommand(t, "answer"), s.welcomeCommand(t, "call")
+	if slices.Contains(call, "--domain") {
+		t.Errorf("the welcome's call command still needs --domain: %q", call)
+	}
+	bob := startPhone(ctx, append(answer, "--wait", "20s", "--rtp-ports", rtpPorts(t))...)
 	if !peertest.WaitFor(10*time.Second, func() bool { return strings.Contains(bob.stdout.String(), "waiting for a call") }) {
 		t.Fatalf("parley phone answer did not register:\n%s", bob)
 	}
@@ -262,8 +267,7 @@ func TestPhoneDomainFromTarget(t *testing.T) {
 			code, oOut.String(), peertest.Tail(oErr.String(), 20))
 	}
 
-	alice := startPhone(ctx, "call", "sip:bob@example.test", "--server", s.addr, "--user", "alice", "--password", alicePW,
-		"--duration", "1s", "--rtp-ports", rtpPorts(t))
+	alice := startPhone(ctx, append(call, "--duration", "1s", "--rtp-ports", rtpPorts(t))...)
 	if code := alice.wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("call without --domain: exit %d\n%s", code, alice)
 	}

@@ -43,6 +43,19 @@ func (s *starterServer) bindings(t *testing.T, aor string) int {
 	return len(bs)
 }
 
+// welcomeCommand returns the arguments after "parley phone" of the
+// example command line the welcome text gives for cmd ("answer", "call").
+func (s *starterServer) welcomeCommand(t *testing.T, cmd string) []string {
+	t.Helper()
+	for line := range strings.Lines(s.out.String()) {
+		if _, rest, ok := strings.Cut(line, "parley phone "+cmd+" "); ok {
+			return append([]string{cmd}, strings.Fields(rest)...)
+		}
+	}
+	t.Fatalf("the welcome text has no parley phone %s line:\n%s", cmd, s.out.String())
+	return nil
+}
+
 // startStarter runs `parley serve` in process with no config and an empty
 // data directory, so that it writes its starter config and runs it, as on
 // a first start; only the listen addresses are moved to a free port, with
