@@ -1,6 +1,6 @@
 // Package auth is Parley's digest authentication for SIP: the server side
-// that challenges requests and verifies their credentials (registrar, proxy,
-// PBX), credential stores, and the client side a user agent uses to answer a
+// that challenges requests and verifies their credentials (registrar and
+// proxy; later the PBX), credential stores, and the client side a user agent uses to answer a
 // 401 or 407.
 //
 // It implements HTTP Digest as SIP uses it: RFC 3261 §22 (framework, §22.2
@@ -9,7 +9,11 @@
 // §3.3–§3.4 (challenge and response, the SHA-256 and -sess algorithms, qop,
 // nc and cnonce, stale) with the RFC 2069 no-qop form kept for old phones,
 // and RFC 8760 (SHA-256 for SIP; §2.4: offer one challenge per algorithm,
-// the preferred one first).
+// the preferred one first). The server offers MD5 alone unless configured:
+// common phones give up on a SHA-256 challenge rather than answer the MD5
+// one beside it, and offering both protects nothing from an attacker on
+// the path, who strips the SHA-256 challenge; [SHA256] alone is the
+// stronger setting where every client supports it.
 //
 // # Server side
 //

@@ -77,9 +77,10 @@ func ExampleVerifier_Verify() {
 	// Output: send 401 Unauthorized
 }
 
+// A proxy offering SHA-256 first and MD5 second (the default is MD5 alone).
 func ExampleVerifier_Challenge() {
 	store, _ := auth.NewStaticStore(nil)
-	v, _ := auth.NewVerifier(auth.Config{Realm: "example.com", Store: store})
+	v, _ := auth.NewVerifier(auth.Config{Realm: "example.com", Store: store, Algorithms: []string{auth.SHA256, auth.MD5}})
 	resp := v.Challenge(register("sip:example.com"), true, false)
 	fmt.Println(resp.StatusCode)
 	for ch := range resp.Values("Proxy-Authenticate") {

@@ -72,7 +72,9 @@ func testStore(tb testing.TB) *StaticStore {
 func testVerifier(tb testing.TB, mod func(*Config)) (*Verifier, *fakeClock) {
 	tb.Helper()
 	clk := newFakeClock()
-	cfg := Config{Realm: testRealm, Store: testStore(tb), Clock: clk.Now, Key: []byte("test key")}
+	// Both algorithms, SHA-256 preferred: most tests exercise the choice
+	// between them (TestDefaultAlgorithms covers the zero Config's MD5).
+	cfg := Config{Realm: testRealm, Store: testStore(tb), Clock: clk.Now, Key: []byte("test key"), Algorithms: []string{SHA256, MD5}}
 	if mod != nil {
 		mod(&cfg)
 	}

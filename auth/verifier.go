@@ -74,8 +74,13 @@ type Config struct {
 	Key []byte
 	// Algorithms are offered in this order, one challenge each (RFC 8760
 	// §2.4: the preferred first) and answers are accepted with these or
-	// their -sess variants. Default [SHA-256, MD5]. Restrict it to MD5 when
-	// the store holds only MD5 HA1 values.
+	// their -sess variants. Default [MD5]: common phones fail on a SHA-256
+	// challenge instead of answering the MD5 one beside it (baresip 1.0
+	// gives up when any is present, SIPp 3.6.1 answers only the first), and
+	// offering both gains no protection from an attacker on the path, who
+	// removes the SHA-256 challenge. [SHA-256] alone is the stronger choice
+	// when every client answers it; the store then needs passwords or
+	// SHA-256 HA1 values.
 	Algorithms []string
 	// MaxNonces bounds the replay table (nonces with their highest nc).
 	// Default 65536.
@@ -134,7 +139,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		cfg.MaxNonces = DefaultMaxNonces
 	}
 	if len(cfg.Algorithms) == 0 {
-		cfg.Algorithms = []string{SHA256, MD5}
+		cfg.Algorithms = []string{MD5}
 	}
 	key := cfg.Key
 	if len(key) == 0 {
@@ -192,8 +197,8 @@ func headerNames(proxy bool) (challenge, credentials string, code int) {
 
 // Challenge returns a 401 with WWW-Authenticate (a registrar or UAS,
 // RFC 3261 §22.2) or, with proxy, a 407 with Proxy-Authenticate (§22.3). It
-// offers one challenge per configured algorithm, SHA-256 first (RFC 8760
-// §2.4), sharing one fresh nonce, with qop="auth" and stale=true when
+// offers one challenge per configured algorithm, in the configured order
+// (RFC 8760 §2.4: the preferred first), sharing one fresh nonce, with qop="auth" and stale=true when
 // stale. The response gets a To tag when the request had none, as §8.2.6.2
 // asks of every locally generated final response: the stateless one of
 // sip.StatelessTag, since a challenge commits nothing (its retransmissions

@@ -20,11 +20,13 @@ func TestRoundTrip(t *testing.T) {
 		proxy                bool
 		wantAlg              string
 	}{
-		{"sha256 default", "bob", "zanzibar", nil, false, SHA256},
+		{"sha256 first", "bob", "zanzibar", []string{SHA256, MD5}, false, SHA256},
+		{"default md5", "bob", "zanzibar", nil, false, ""},
 		{"md5 only", "bob", "zanzibar", []string{MD5}, false, ""},
 		{"md5 first", "bob", "zanzibar", []string{MD5, SHA256}, false, SHA256},
-		{"proxy", "bob", "zanzibar", nil, true, SHA256},
-		{"ha1 users sha256", "carol", "s3cret", nil, false, SHA256},
+		{"sha256 only", "bob", "zanzibar", []string{SHA256}, false, SHA256},
+		{"proxy", "bob", "zanzibar", []string{SHA256, MD5}, true, SHA256},
+		{"ha1 users sha256", "carol", "s3cret", []string{SHA256, MD5}, false, SHA256},
 		{"ha1 users md5", "carol", "s3cret", []string{MD5}, false, ""},
 		{"upper-case ha1 md5", "dave", "pw", []string{MD5}, false, ""},
 	} {
@@ -54,6 +56,20 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("second request: %v", res)
 			}
 		})
+	}
+}
+
+// TestDefaultAlgorithms: a Config without Algorithms offers MD5 alone,
+// the one challenge every common phone answers.
+func TestDefaultAlgorithms(t *testing.T) {
+	v, _ := testVerifier(t, func(c *Config) { c.Algorithms = nil })
+	resp := v.Challenge(testRequest(t, "REGISTER", "sip:example.com"), false, false)
+	var vals []string
+	for val := range resp.Values("WWW-Authenticate") {
+		vals = append(vals, val)
+	}
+	if len(vals) != 1 || !strings.Contains(vals[0], "algorithm=MD5") {
+		t.Fatalf("default challenges = %q, want one MD5", vals)
 	}
 }
 

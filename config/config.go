@@ -32,10 +32,16 @@ type Config struct {
 	Auth string `yaml:"auth"`
 	// DigestAlgorithms are the digest algorithms challenged with, one
 	// WWW-Authenticate/Proxy-Authenticate each, the preferred first (RFC
-	// 8760 §2.4): "SHA-256", "MD5". Default [SHA-256, MD5]. Some phones
-	// give up on the first challenge they cannot answer instead of using
-	// the next (baresip 1.0 / libre before 2.x: "Function not
-	// implemented"); for them, and for users with only ha1, use [MD5].
+	// 8760 §2.4): "SHA-256", "MD5". Default [MD5], because that is what
+	// the phones people have answer: Debian's baresip 1.0 gives up when any
+	// SHA-256 challenge is present, SIPp 3.6.1 answers only the first
+	// challenge and only MD5, SIPVicious answers only MD5. Offering
+	// [SHA-256, MD5] protects nothing against an attacker on the path (he
+	// removes the SHA-256 challenge and the phone answers MD5); what
+	// SHA-256 buys is only a slower brute force of a captured answer. The
+	// choice that does protect is [SHA-256] alone, for sites whose phones
+	// all answer SHA-256 (Parley's own phone does), with TLS for the rest.
+	// Empty means the default.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
 	// Users are the accounts of the domain.
 	Users []User `yaml:"users"`
@@ -126,7 +132,9 @@ type Abuse struct {
 
 // User is one account. Give password, or ha1 / ha1_sha256 (the digests of
 // "name:domain:password" with MD5 and SHA-256) so that no plain password is
-// stored; with only ha1, phones that choose SHA-256 fail, so give both.
+// stored: ha1 for each offered MD5 challenge, ha1_sha256 for SHA-256 (a
+// phone that chooses SHA-256 cannot be checked against an MD5 digest), so
+// both when both are offered.
 type User struct {
 	Name      string `yaml:"name"`
 	Password  string `yaml:"password"`
@@ -205,11 +213,12 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // Default returns the embedded defaults: UDP and TCP on 127.0.0.1:5060.
 func Default() *Config {
 	return &Config{
-		Domain: "example.test",
-		Auth:   "digest",
-		Data:   "./parley-data",
-		Listen: []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
-		Log:    "warn",
+		Domain:           "example.test",
+		Auth:             "digest",
+		DigestAlgorithms: []string{"MD5"},
+		Data:             "./parley-data",
+		Listen:           []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
+		Log:              "warn",
 	}
 }
 
@@ -304,10 +313,18 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("auth: %q is not one of digest, none", c.Auth))
 	}
+	offers := map[string]bool{}
 	for i, a := range c.DigestAlgorithms {
-		if a != "SHA-256" && a != "MD5" {
+		switch {
+		case a != "SHA-256" && a != "MD5":
 			errs = append(errs, fmt.Errorf("digest_algorithms[%d]: %q is not one of SHA-256, MD5", i, a))
+		case offers[a]:
+			errs = append(errs, fmt.Errorf("digest_algorithms[%d]: %s is listed twice", i, a))
 		}
+		offers[a] = true
+	}
+	if len(c.DigestAlgorithms) == 0 {
+		offers["MD5"] = true // the default
 	}
 	switch c.DataSync {
 	case "", "periodic", "always":
@@ -330,6 +347,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("users[%d]: %s: ha1 must be 32 hex digits", i, u.Name))
 		case u.HA1SHA256 != "" && !isHex(u.HA1SHA256, 64):
 			errs = append(errs, fmt.Errorf("users[%d]: %s: ha1_sha256 must be 64 hex digits", i, u.Name))
+		// A user no offered challenge can be answered for could never
+		// authenticate: say so now, not as a 401 loop later.
+		case c.Auth == "digest" && u.Password == "" && u.HA1 == "" && !offers["SHA-256"]:
+			errs = append(errs, fmt.Errorf("users[%d]: %s has only ha1_sha256, but digest_algorithms does not offer SHA-256 (give ha1 too)", i, u.Name))
+		case c.Auth == "digest" && u.Password == "" && u.HA1SHA256 == "" && !offers["MD5"]:
+			errs = append(errs, fmt.Errorf("users[%d]: %s has only ha1, but digest_algorithms does not offer MD5 (give ha1_sha256 too)", i, u.Name))
 		}
 		seen[u.Name] = true
 	}

@@ -106,3 +106,46 @@ func TestStarter(t *testing.T) {
 		t.Fatalf("second start: %v created=%v", err, created)
 	}
 }
+
+// TestDigestAlgorithms: the default offers MD5 alone (what baresip 1.0,
+// SIPp and SIPVicious answer); a file's list replaces it; users that no
+// offered challenge can check are refused at load, not as a 401 loop.
+func TestDigestAlgorithms(t *testing.T) {
+	c, err := Decode(strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.DigestAlgorithms, ","); got != "MD5" {
+		t.Fatalf("default digest_algorithms %q, want MD5", got)
+	}
+	c, err = Decode(strings.NewReader("digest_algorithms: [SHA-256, MD5]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.DigestAlgorithms, ","); got != "SHA-256,MD5" {
+		t.Fatalf("digest_algorithms %q, want the file's SHA-256,MD5", got)
+	}
+	const sha = "0b9e3b8f4d0f5c8c1b2a7e6d5c4b3a291817161514131211100f0e0d0c0b0a09"
+	const md5 = "5d0e4ab4bd0e0dbd16ba2a9b6b3d3a1c"
+	for _, ok := range []string{
+		"users:\n  - name: a\n    ha1: " + md5 + "\n",
+		"digest_algorithms: [SHA-256]\nusers:\n  - name: a\n    ha1_sha256: " + sha + "\n",
+		"digest_algorithms: [SHA-256, MD5]\nusers:\n  - name: a\n    ha1: " + md5 + "\n    ha1_sha256: " + sha + "\n",
+		"auth: none\nusers:\n  - name: a\n    ha1_sha256: " + sha + "\n",
+	} {
+		if _, err := Decode(strings.NewReader(ok)); err != nil {
+			t.Errorf("Decode(%q): %v", ok, err)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"digest_algorithms: [SHA-512]\n", "SHA-512"},
+		{"digest_algorithms: [MD5, MD5]\n", "twice"},
+		{"users:\n  - name: a\n    ha1_sha256: " + sha + "\n", "does not offer SHA-256"},
+		{"digest_algorithms: [SHA-256]\nusers:\n  - name: a\n    ha1: " + md5 + "\n", "does not offer MD5"},
+	} {
+		_, err := Decode(strings.NewReader(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%q) error %v, want mention of %q", tc.in, err, tc.want)
+		}
+	}
+}

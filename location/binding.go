@@ -57,7 +57,7 @@ type Binding struct {
 	InstanceID string
 	RegID      uint32
 
-	UserAgent string    // User-Agent of the REGISTER, for the admin page
+	UserAgent string    // User-Agent of the REGISTER, for listings (an admin page)
 	Updated   time.Time // when the binding was last written
 }
 
@@ -103,7 +103,8 @@ type Store interface {
 	Count(ctx context.Context) (int, error)
 
 	// All iterates over every unexpired binding, grouped by AOR, in no
-	// particular order, for the admin page. An error ends the iteration.
+	// particular order, for listings (an admin page, tools). An error ends
+	// the iteration.
 	All(ctx context.Context) iter.Seq2[Binding, error]
 
 	// Close releases the store; later calls fail with ErrClosed.

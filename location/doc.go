@@ -16,12 +16,16 @@
 //   - [MemoryStore]: sharded maps under mutexes, packed records. For tests, and
 //     as the in-memory index of the file store.
 //   - [FileStore]: the embedded default. The memory store plus an append-only
-//     journal with per-record CRC32-C, group-committed fsync (Put returns
-//     once its record is durable), periodic compaction into a snapshot
-//     written by temp file, fsync and rename, and an flock'ed lock file so
-//     that two servers never share a data directory.
+//     journal with per-record CRC32-C; a change returns once its record is
+//     durable (group-committed fsync) or, with [FileOptions.SyncPeriod] (what
+//     `parley serve` uses unless data_sync is "always"), once it is written,
+//     the journal being fsynced every period. When the journal outgrows
+//     [FileOptions.CompactBytes] it is compacted into a snapshot written by
+//     temp file, fsync and rename; an flock'ed lock file keeps two servers
+//     off one data directory.
 //
-// Stores for clusters (Redis, PostgreSQL) implement the same interface.
+// Stores for clusters (Redis, PostgreSQL) are to implement the same
+// interface; none exists yet.
 //
 // Bindings expire on a clock ([Options.Clock], injectable for tests):
 // lookups never return an expired binding, and a sweeper goroutine drops

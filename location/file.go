@@ -68,6 +68,8 @@ const fileHeaderLen = 16 // magic + generation (uint64 LE)
 //     their callers, so Put, Remove and RemoveAll return only after their
 //     record is durable (a concurrent Lookup may see a change a moment
 //     before it is durable; it is never reported durable before it is).
+//     With SyncPeriod the callers are released once their records are
+//     written, and the fsync comes every SyncPeriod instead.
 //   - When the journal grows past CompactBytes, the writer switches to a new
 //     journal generation at a consistent cut and a background goroutine
 //     writes the state at that cut as a snapshot (temp file, fsync,

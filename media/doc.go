@@ -1,8 +1,8 @@
 // Package media carries the audio of a Parley call: RTP/RTCP sessions on UDP,
 // the G.711 codecs, RFC 4733 telephone events, a jitter buffer, and WAV file
 // sources and sinks. The softphone (`parley phone`) plays a WAV file into a
-// Session and records what it receives into another; PBX features use the same
-// Session, Source and Sink types.
+// Session and records what it receives into another; the PBX features to
+// come are to use the same Session, Source and Sink types.
 //
 // What it implements, and where:
 //

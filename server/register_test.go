@@ -47,6 +47,7 @@ func send(t *testing.T, c net.Conn, req *sip.Request) *sip.Response {
 func TestRegisterWithDigestAndRestart(t *testing.T) {
 	data := t.TempDir()
 	cfg := digestConfig(t, data, "udp:127.0.0.1:0")
+	cfg.DigestAlgorithms = []string{"SHA-256", "MD5"} // the default is MD5 alone; this test checks the choice
 	s, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
 // Package ua is Parley's SIP user agent: the UAC and UAS cores of RFC 3261
 // on a transport and transaction stack of its own, with the media of each
-// call. The softphone (`parley phone`) is a thin layer over it, and the PBX
-// builds its call legs on it.
+// call. The softphone (`parley phone`) is a thin layer over it; the PBX,
+// when it comes, is to build its call legs on it.
 //
 // What it implements, and where:
 //

@@ -1,7 +1,9 @@
-// Command parley is the Parley SIP server and softphone.
+// Command parley is the Parley SIP server and softphone: main.go has the
+// command dispatch and version, serve.go `parley serve` (config, the
+// starter config on a first start, lifecycle), phone.go `parley phone`.
 //
-//	parley serve [flags]     run the server (registrar, proxy, PBX, admin)
-//	parley phone ...         the command-line softphone
+//	parley serve [flags]     run the server (registrar, digest authentication, forking proxy)
+//	parley phone ...         the command-line softphone: call, answer, message, register
 //	parley version           print the version
 //	parley help              print this help
 package main

@@ -31,7 +31,8 @@ Common flags:
   --server HOST:PORT   outbound proxy and registrar
   --user NAME          user name (address of record sip:NAME@DOMAIN)
   --password PW        digest password (or $PARLEY_PASSWORD)
-  --domain DOMAIN      domain of the address of record (default: the server host)
+  --domain DOMAIN      domain of the address of record (default: for call and
+                       message the target's domain, else the server host)
   --transport udp|tcp  signalling transport (default udp)
   --listen HOST:PORT   local SIP address (default: the interface toward the server, any port)
   --rtp-ports LO-HI    RTP port range (default: any)
@@ -89,7 +90,7 @@ func newPhoneFlags(name string, stderr io.Writer) *phoneFlags {
 	f.fs.StringVar(&f.server, "server", "", "outbound proxy and registrar, HOST:PORT")
 	f.fs.StringVar(&f.user, "user", "", "user name")
 	f.fs.StringVar(&f.password, "password", "", "digest password (default $PARLEY_PASSWORD)")
-	f.fs.StringVar(&f.domain, "domain", "", "domain of our address of record (default: the server host)")
+	f.fs.StringVar(&f.domain, "domain", "", "domain of our address of record (default: for call and message the target's domain name, else the server host)")
 	f.fs.StringVar(&f.transport, "transport", "udp", "signalling transport: udp or tcp")
 	f.fs.StringVar(&f.listen, "listen", "", "local SIP address HOST:PORT (default: the interface toward the server, any port)")
 	f.fs.StringVar(&f.rtpPorts, "rtp-ports", "", "RTP port range LO-HI (default: any free port)")
@@ -132,6 +133,55 @@ func (f *phoneFlags) parseWant(args []string, n int, usage string, stderr io.Wri
 		return nil, 2, false
 	}
 	return pos, 0, true
+}
+
+// domainFromTarget makes the host of target the account's domain when
+// --domain was not given and that host is a domain name: calling
+// sip:bob@example.test through a server means being alice@example.test there
+// (the registrar refuses an address of record outside its domain). A target
+// without a host ("bob", a tel: URI) or with an IP address leaves the
+// default, the server's host.
+func (f *phoneFlags) domainFromTarget(target string) {
+	if f.domain == "" {
+		f.domain = targetDomain(target)
+	}
+}
+
+// targetDomain returns the host of a call or message target in the forms
+// the user agent accepts ("sip:bob@host", "sips:...", "<sip:...>", "Bob
+// <sip:...>", "bob@host"), or "" when it has none or it is an IP address.
+func targetDomain(target string) string {
+	t := strings.TrimSpace(target)
+	var uri sip.URI
+	switch {
+	case strings.HasPrefix(t, "<") || strings.Contains(t, "\""):
+		a, err := sip.ParseAddress(t)
+		if err != nil {
+			return ""
+		}
+		uri = a.URI
+	case strings.HasPrefix(t, "sip:") || strings.HasPrefix(t, "sips:"):
+		u, err := sip.ParseURI(t)
+		if err != nil {
+			return ""
+		}
+		uri = u
+	case !strings.HasPrefix(t, "tel:") && strings.Contains(t, "@"):
+		u, err := sip.ParseURI("sip:" + t)
+		if err != nil {
+			return ""
+		}
+		uri = u
+	default:
+		return ""
+	}
+	if !uri.IsSIP() {
+		return ""
+	}
+	if _, isIP := uri.Addr(); isIP {
+		return ""
+	}
+	return uri.Host
 }
 
 // newUA builds the user agent the flags describe.
@@ -412,6 +462,9 @@ func startCallCommand(ctx context.Context, f *phoneFlags, cf callFlags, args []s
 	if !ok {
 		return nil, code
 	}
+	if nPos > 0 {
+		f.domainFromTarget(pos[0]) // call TARGET
+	}
 	m, err := openMedia(*cf.play, *cf.record)
 	if err != nil {
 		fmt.Fprintln(stderr, "parley phone:", err)
@@ -444,6 +497,7 @@ func phoneMessage(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if !ok {
 		return code
 	}
+	f.domainFromTarget(pos[0])
 	u, err := f.newUA(stderr, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "parley phone:", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -204,4 +205,75 @@ func TestPhoneCallFailed(t *testing.T) {
 	if code := phoneContext(ctx, []string{"call", "sip:x@y", "--rtp-ports", "9-1"}, &out, &errb); code != 2 {
 		t.Fatalf("bad --rtp-ports: exit %d", code)
 	}
+}
+
+func TestTargetDomain(t *testing.T) {
+	for _, tc := range []struct{ target, want string }{
+		{"sip:bob@example.test", "example.test"},
+		{"sips:bob@Example.Test:5061;transport=tcp", "Example.Test"},
+		{"<sip:bob@example.test>", "example.test"},
+		{`"Bob" <sip:bob@example.test>`, "example.test"},
+		{"bob@example.test", "example.test"},
+		{"bob@example.test:5070", "example.test"},
+		{"sip:example.test", "example.test"},
+		{"bob", ""},                    // our own domain
+		{"sip:bob@127.0.0.1:5060", ""}, // an address is no domain: the server's host
+		{"sip:bob@[::1]", ""},
+		{"tel:+15551234", ""},
+		{"sip:bob@", ""},
+	} {
+		if got := targetDomain(tc.target); got != tc.want {
+			t.Errorf("targetDomain(%q) = %q, want %q", tc.target, got, tc.want)
+		}
+	}
+}
+
+// TestPhoneDomainFromTarget: the form of the softphone's own usage line,
+// `call sip:bob@example.test --server S --user alice --password PW` with
+// no --domain, works against the starter config: call and message take the
+// account's domain from the target. --domain still overrides it. The
+// answer and call commands are the ones the welcome text prints.
+func TestPhoneDomainFromTarget(t *testing.T) {
+	s := startStarter(t)
+	ctx := peertest.Context(t, 40*time.Second)
+	alicePW := s.password(t, "alice")
+	answer, call := s.welcomeCommand(t, "answer"), s.welcomeCommand(t, "call")
+	if slices.Contains(call, "--domain") {
+		t.Errorf("the welcome's call command still needs --domain: %q", call)
+	}
+	bob := startPhone(ctx, append(answer, "--wait", "20s", "--rtp-ports", rtpPorts(t))...)
+	if !peertest.WaitFor(10*time.Second, func() bool { return strings.Contains(bob.stdout.String(), "waiting for a call") }) {
+		t.Fatalf("parley phone answer did not register:\n%s", bob)
+	}
+
+	var mOut, mErr syncBuffer
+	if code := phoneContext(ctx, []string{"message", "sip:bob@example.test", "hello", "--server", s.addr,
+		"--user", "alice", "--password", alicePW}, &mOut, &mErr); code != 0 || !strings.Contains(mOut.String(), "message delivered: 200") {
+		t.Fatalf("message without --domain: exit %d\n%s\n%s", code, mOut.String(), mErr.String())
+	}
+	if !peertest.WaitFor(3*time.Second, func() bool {
+		return strings.Contains(bob.stdout.String(), "message from sip:alice@example.test: hello")
+	}) {
+		t.Errorf("bob did not get the MESSAGE from sip:alice@example.test:\n%s", bob)
+	}
+
+	// --domain overrides the target's: alice@elsewhere.test is no account
+	// of this server, so registering it is refused.
+	var oOut, oErr syncBuffer
+	if code := phoneContext(ctx, []string{"call", "sip:bob@example.test", "--server", s.addr, "--domain", "elsewhere.test",
+		"--user", "alice", "--password", alicePW}, &oOut, &oErr); code == 0 ||
+		!strings.Contains(oOut.String(), "registration failed") || strings.Contains(oOut.String(), "calling") {
+		t.Errorf("call with --domain elsewhere.test: exit %d, want the registration of sip:alice@elsewhere.test refused:\n%s\n%s",
+			code, oOut.String(), peertest.Tail(oErr.String(), 20))
+	}
+
+	alice := startPhone(ctx, append(call, "--duration", "1s", "--rtp-ports", rtpPorts(t))...)
+	if code := alice.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("call without --domain: exit %d\n%s", code, alice)
+	}
+	alice.expect(t, "registered sip:alice@example.test", "calling sip:bob@example.test", "answered", "hung up (local hangup)")
+	if code := bob.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("parley phone answer: exit %d\n%s", code, bob)
+	}
+	bob.expect(t, "incoming call from sip:alice@example.test", "hung up by the far end")
 }

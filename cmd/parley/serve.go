@@ -107,10 +107,12 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		defer pprof.StopCPUProfile()
 	}
 	if os.Getenv("GOGC") == "" {
-		// GOGC 400 while the live heap is small (half the collections of
-		// the default 100, for a few MB), falling towards 50 as it grows
-		// past 64 MiB: a registrar with many contacts should not hold
-		// four times its heap. GOGC overrides.
+		// GOGC 400 while the live heap is small (a quarter of the
+		// collections of the default 100, for a few MB), then falling so
+		// that the heap grows at most 64 MiB beyond its live size (100
+		// at 64 MiB live, the floor 50 from 128 MiB): a registrar with
+		// many contacts should not hold five times its heap. GOGC
+		// overrides.
 		defer gctune.Start(gctune.Config{}).Stop()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.Log)}))
@@ -151,7 +153,7 @@ func printWelcome(w io.Writer, cfg *config.Config, path string) {
 	}
 	if len(cfg.Users) > 1 {
 		fmt.Fprintf(w, "  e.g. parley phone answer --server %s --domain %s --user %s --password %s\n", proxy, cfg.Domain, cfg.Users[1].Name, cfg.Users[1].Password)
-		fmt.Fprintf(w, "       parley phone call sip:%s@%s --server %s --domain %s --user %s --password %s\n", cfg.Users[1].Name, cfg.Domain, proxy, cfg.Domain, cfg.Users[0].Name, cfg.Users[0].Password)
+		fmt.Fprintf(w, "       parley phone call sip:%s@%s --server %s --user %s --password %s\n", cfg.Users[1].Name, cfg.Domain, proxy, cfg.Users[0].Name, cfg.Users[0].Password)
 	}
 }
 

@@ -3,10 +3,11 @@
 // what a fixed GOGC can give only one of.
 //
 // A SIP server's live heap is usually small and its garbage rate high:
-// letting the heap grow 4x between collections (GOGC=400) instead of 2x
-// halves the collections, and their thread wake-ups, for a few megabytes.
-// But a registrar holding 100,000 contacts has a live heap of 100 MB and
-// more, and 4x of that is hundreds of megabytes for nothing. The tuner
+// letting the heap grow by four times its live size between collections
+// (GOGC=400) instead of by once (the default 100) makes a quarter of the
+// collections, and of their thread wake-ups, for a few megabytes. But a
+// registrar holding 100,000 contacts has a live heap of 100 MB and more,
+// and five times that is hundreds of megabytes for nothing. The tuner
 // therefore allows the heap to grow by Headroom bytes beyond its live size,
 // expressed as a percentage between MinPercent and MaxPercent: MaxPercent
 // while the live heap is small, falling towards MinPercent as it grows.

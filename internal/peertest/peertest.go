@@ -1,4 +1,4 @@
-// Package peertest runs real SIP programs (SIPp, baresip, sipsak) for interop
+// Package peertest runs real SIP programs (SIPp, baresip) for interop
 // tests: it finds them, skips — or fails when PARLEY_REQUIRE_PEERS=1, as in
 // CI — when they are missing, picks free loopback ports, and runs them with
 // bounded time, killing only the processes it started.
