@@ -290,6 +290,21 @@ func NewResponse(req *Request, code int, reason string) *Response {
 	return resp
 }
 
+// CopyRecordRoute copies the request's Record-Route values into a
+// response, in order: a UAS must do so in every response that establishes
+// a dialog — a 2xx or a 1xx with a To tag to a dialog-creating request
+// (§12.1.1) — or the caller's route set misses the proxies that asked to
+// stay on the path.
+func (r *Response) CopyRecordRoute(req *Request) {
+	for i := range req.fields {
+		if f := req.fields[i]; f.id == hRecordRoute {
+			f.Name = canonicalNames[hRecordRoute]
+			r.fields = append(r.fields, f)
+		}
+	}
+	r.changed()
+}
+
 // SetToTag adds a tag parameter to the To header when it has none.
 func (h *Headers) SetToTag(tag string) {
 	i := h.index(hTo, "")

@@ -639,6 +639,7 @@ func (u *UA) incomingCall(tx *transaction.ServerTx) {
 	u.dialogs.Put(d, c)
 	ring := sip.NewResponse(req, sip.StatusRinging, "")
 	ring.SetToTag(tag)
+	ring.CopyRecordRoute(req) // it creates an early dialog (§12.1.1)
 	ring.Add("Contact", u.contactValue())
 	if u.wantsReliable(req) {
 		ring.Add("Allow", allowed)
@@ -746,6 +747,7 @@ func (c *Call) Answer(opts CallOptions) error {
 	}
 	resp := sip.NewResponse(req, sip.StatusOK, "")
 	resp.SetToTag(d.ID().LocalTag)
+	resp.CopyRecordRoute(req) // §12.1.1
 	resp.Add("Contact", u.contactValue())
 	resp.Add("Allow", allowed)
 	resp.Add("Supported", supported)
