@@ -51,6 +51,16 @@ func (u *URI) Transport() string {
 	return strings.ToLower(t)
 }
 
+// AsRequestURI returns the URI as it may stand in a Request-URI: without
+// the parts the §19.1.1 table forbids there — the method parameter and the
+// headers ("?Route=...") — which §16.6 step 2 says a proxy removes from a
+// target. maddr, ttl, transport, lr and unknown parameters stay.
+func (u URI) AsRequestURI() URI {
+	u.Params = u.Params.Without("method")
+	u.Headers = ""
+	return u
+}
+
 // HostPort returns "host:port", or "host" when the port is absent.
 func (u *URI) HostPort() string {
 	if u.Port == 0 {
