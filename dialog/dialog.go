@@ -465,9 +465,7 @@ func (d *Dialog) routing() (sip.URI, []string) {
 	// Strict router: its URI becomes the Request-URI, without the
 	// parameters a Request-URI may not carry (§19.1.1 table: method,
 	// headers), and the remote target goes last in Route.
-	ruri := d.routes[0].URI
-	ruri.Params = ruri.Params.Without("method")
-	ruri.Headers = ""
+	ruri := d.routes[0].URI.AsRequestURI()
 	routes := make([]string, 0, len(d.routes))
 	for i := 1; i < len(d.routes); i++ {
 		routes = append(routes, d.routes[i].String())

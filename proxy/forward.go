@@ -197,7 +197,10 @@ func (p *Proxy) rrValue(t, user, callID string) (string, bool) {
 // with errWouldBlock, for the caller to try again where blocking is fine.
 func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, hash string, quick bool) (*sip.Request, transport.Addr, error) {
 	out := base.Clone()
-	out.URI = t.URI // step 2
+	// Step 2: the target is the new Request-URI, without what a
+	// Request-URI may not carry (a registered Contact's "?Route=..."
+	// headers or method parameter, §19.1.1).
+	out.URI = t.URI.AsRequestURI()
 	// Step 5: the Path of the registration as pre-loaded Route, first
 	// value on top.
 	for i := len(t.Path) - 1; i >= 0; i-- {
@@ -215,7 +218,7 @@ func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, has
 	if r, ok := topRoute(out); ok && !r.URI.Params.Has("lr") {
 		out.RemoveFirstValue("Route")
 		out.Add("Route", "<"+out.URI.String()+">")
-		out.URI = r.URI
+		out.URI = r.URI.AsRequestURI()
 	}
 	// Step 4: Record-Route. When the request changes transport, a
 	// single value could not be right for both sides: RFC 5658 double

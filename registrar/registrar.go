@@ -171,7 +171,12 @@ func (r *Registrar) Register(ctx context.Context, req *sip.Request) *sip.Respons
 	if err != nil {
 		return r.reply(req, 400, "Bad To")
 	}
-	if !to.URI.IsSIP() || !r.ours(to.URI.Host) {
+	if !to.URI.IsSIP() {
+		// §10.2: the address-of-record is a SIP or SIPS URI. A tel: or
+		// http: To is a malformed REGISTER, not a user we lack.
+		return r.reply(req, 400, "Bad To: not a SIP or SIPS URI")
+	}
+	if !r.ours(to.URI.Host) {
 		return r.reply(req, 404, "Not Found: not our domain")
 	}
 	aorURI := to.URI

@@ -103,6 +103,7 @@ type step struct {
 	status   int
 	contacts []string // Contact values of the response, in order; nil: not checked
 	header   string   // "Name: value" the response must carry
+	reason   string   // the reason phrase, when checked
 }
 
 func r(callID string, cseq int, extra ...string) func(testing.TB) *sip.Request {
@@ -247,6 +248,17 @@ func TestRegister(t *testing.T) {
 				return regTo(t, "sip:EXAMPLE.COM", "sip:alice@Example.Com:5060", "c1", 3, desk)
 			}, status: 200},
 		}},
+		{"To not a SIP URI", nil, []step{
+			{req: func(t testing.TB) *sip.Request {
+				return regTo(t, "sip:example.com", "tel:+1234", "c1", 1, desk)
+			}, status: 400, reason: "Bad To: not a SIP or SIPS URI"},
+			{req: func(t testing.TB) *sip.Request {
+				return regTo(t, "sip:example.com", "http://example.com/alice", "c1", 2, desk)
+			}, status: 400, reason: "Bad To: not a SIP or SIPS URI"},
+			{req: func(t testing.TB) *sip.Request {
+				return regTo(t, "sip:example.com", "sips:alice@example.com", "c1", 3, desk)
+			}, status: 200},
+		}},
 		{"unknown user", func(c *Config) { c.UserExists = func(u string) bool { return u == "bob" } }, []step{
 			{req: r("c1", 1, desk), status: 404},
 			{req: func(t testing.TB) *sip.Request {
@@ -282,6 +294,9 @@ func TestRegister(t *testing.T) {
 				}
 				if resp.ToTag() == "" {
 					t.Fatalf("step %d: no To tag", i)
+				}
+				if st.reason != "" && resp.Reason != st.reason {
+					t.Fatalf("step %d: reason %q, want %q", i, resp.Reason, st.reason)
 				}
 				if st.contacts != nil {
 					if got := headerValues(resp, "Contact"); !slices.Equal(got, st.contacts) {

@@ -5,7 +5,9 @@
 // including the comparison rules of §19.1.4), §20 (header fields, compact
 // forms) and §25 (the ABNF), the tel URI of RFC 3966 as far as a SIP server
 // routes on it, and the framing rules of §18.3 (Content-Length on streams,
-// datagram bodies). It does no I/O, starts no goroutines and reads no clock:
+// datagram bodies). testdata holds a torture set in the spirit of RFC 4475
+// and RFC 5118, some of their messages byte for byte (RFC 5118 §4.10's
+// tolerated ":::" IPv6 form among them). It does no I/O, starts no goroutines and reads no clock:
 // the transport and transaction layers above it own those.
 //
 // # Shape of the data

@@ -6,9 +6,10 @@ import (
 )
 
 // StatusError is a parse or validation failure together with the response a
-// server should send for it. A request that fails with a StatusError should be
-// answered with Code and Reason when its Via can still be read, and dropped
-// otherwise (responses that fail are always dropped, §18.1.2).
+// server should send for it. A request (other than ACK) that fails with a
+// StatusError and comes back beside it should be answered with Code and
+// Reason — to its source when its Via cannot be read (§18.2.2); responses
+// that fail are always dropped (§18.1.2).
 type StatusError struct {
 	Code   int    // SIP status code to answer, e.g. 400
 	Reason string // reason phrase naming the bad part, e.g. "Bad CSeq: method mismatch"

@@ -132,3 +132,20 @@ func ExampleFramer() {
 	// ping: answer with CRLF
 	// message: INVITE
 }
+
+// A registered Contact may carry URI headers and a method parameter; as a
+// Request-URI it must not (§19.1.1, §16.6 step 2).
+func ExampleURI_AsRequestURI() {
+	contact, _ := sip.ParseURI("sip:bob@192.0.2.4;transport=tcp;method=INVITE?Route=%3Csip:evil.example%3E")
+	ruri := contact.AsRequestURI()
+	fmt.Println(ruri.String())
+	// Output: sip:bob@192.0.2.4;transport=tcp
+}
+
+// RFC 3261's ABNF allows three colons before an embedded IPv4 address;
+// RFC 5118 §4.10 asks receivers to tolerate it.
+func ExampleHostAddr() {
+	a, ok := sip.HostAddr("[2001:db8:::192.0.2.1]")
+	fmt.Println(a, ok)
+	// Output: 2001:db8::c000:201 true
+}

@@ -151,13 +151,19 @@ func Unquote(s string) string {
 	return string(b)
 }
 
-// Quote makes a quoted-string of s, escaping '"' and '\'.
+// Quote makes a quoted-string of s, escaping '"', '\' and the control
+// bytes a quoted-pair may carry (NUL included, §25.1). CR and LF cannot be
+// escaped and become spaces, so that a value never breaks a header line.
 func Quote(s string) string { return string(appendQuoted(make([]byte, 0, len(s)+2), s)) }
 
 func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
+		switch c := s[i]; {
+		case c == '\r' || c == '\n':
+			b = append(b, ' ')
+			continue
+		case c == '"' || c == '\\' || c < 0x20 && c != '\t' || c == 0x7f:
 			b = append(b, '\\')
 		}
 		b = append(b, s[i])

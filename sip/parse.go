@@ -294,16 +294,41 @@ func parseFields(s string, h *Headers, lim Limits) (used int, err error) {
 	}
 	used = len(whole) - len(s)
 	// One scan for NUL over the header section (a body may hold any
-	// bytes); naming the header is the slow path.
+	// bytes); the rest is the slow path. A NUL is legal only escaped in a
+	// quoted-string (quoted-pair = "\" %x00-09 / ..., §25.1), e.g. in a
+	// display name; anywhere else the header is refused, naming it.
 	if strings.IndexByte(whole[:used], 0) >= 0 {
+		found := false
 		for i := range h.fields {
-			if strings.IndexByte(h.fields[i].Value, 0) >= 0 {
-				return used, badRequest("NUL byte in " + CanonicalName(h.fields[i].Name))
+			if v := h.fields[i].Value; strings.IndexByte(v, 0) >= 0 {
+				if !nulOnlyQuoted(v) {
+					return used, badRequest("NUL byte in " + CanonicalName(h.fields[i].Name))
+				}
+				found = true
 			}
 		}
-		return used, badRequest("NUL byte in the header section")
+		if !found {
+			return used, badRequest("NUL byte in the header section")
+		}
 	}
 	return used, nil
+}
+
+// nulOnlyQuoted reports whether every NUL byte of a header value is the
+// second byte of a quoted-pair inside a quoted-string.
+func nulOnlyQuoted(v string) bool {
+	inQuote := false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == 0:
+			return false
+		case c == '"':
+			inQuote = !inQuote
+		case c == '\\' && inQuote:
+			i++ // the escaped byte, NUL included
+		}
+	}
+	return true
 }
 
 // validate checks what every message needs (§8.1.1, §8.2.2, §20): the

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -228,6 +229,55 @@ var validCases = map[string]validCase{
 				t.Errorf("user %q", u)
 			}
 		}}),
+	// RFC 4475 §3.1.1.4: %00 in URIs is an escape like any other; the AOR
+	// must not be cut at the NUL, and the two contacts stay distinct.
+	"torture-escnull": {method: REGISTER, ruri: "sip:example.com", ruriHost: "example.com",
+		via: via{transport: "UDP", host: "host5.example.com", branch: "z9hG4bKkdjuw", rport: -1}, vias: 1,
+		fromTag: "839923423", callID: "escnull.39203ndfvkjdasfkq3w4otrq0adsfdfnavd", cseq: CSeq{14398234, REGISTER}, maxFwd: 70,
+		contacts: []string{"sip:%00@host5.example.com", "sip:%00%00@host5.example.com"},
+		check: func(t *testing.T, m Message) {
+			to, _ := m.Hdr().To()
+			if u := to.URI.UserUnescaped(); u != "null-\x00-null" {
+				t.Errorf("To user %q", u)
+			}
+			var users []string
+			for c := range m.Hdr().Contacts() {
+				users = append(users, c.URI.UserUnescaped())
+			}
+			if !slices.Equal(users, []string{"\x00", "\x00\x00"}) {
+				t.Errorf("contact users %q", users)
+			}
+		}},
+	// A quoted display name may hold "%00" (plain text, no escape there)
+	// and a quoted-pair escaping a NUL byte (§25.1 quoted-pair).
+	"display-escaped-null": std(validCase{fromDisplay: "null-%00-null", fromTag: "1928301774", toDisplay: "Bob \x00 Null",
+		check: func(t *testing.T, m Message) {
+			to, _ := m.Hdr().To()
+			if got := to.String(); got != "\"Bob \\\x00 Null\" <sip:bob@example.org>" {
+				t.Errorf("To written as %q", got)
+			}
+		}}),
+	// RFC 5118 §4.10: RFC 3261's ABNF allows ":::" before an embedded IPv4
+	// address; it is tolerated, kept as written, and equal to the "::" form.
+	"ipv6-bug-abnf-3-colons": {method: OPTIONS, ruri: "sip:user@[2001:db8:::192.0.2.1]", ruriUser: "user", ruriHost: "[2001:db8:::192.0.2.1]",
+		via: via{transport: "UDP", host: "lab1.east.example.com", branch: "z9hG4bKas3-111", rport: -1}, vias: 1,
+		fromTag: "810x2", callID: "G9559905523997077@hlau_4100", cseq: CSeq{689, OPTIONS}, maxFwd: 70,
+		check: func(t *testing.T, m Message) {
+			u := m.(*Request).URI
+			if a, ok := u.Addr(); !ok || a != netip.MustParseAddr("2001:db8::192.0.2.1") {
+				t.Errorf("addr %v %v", a, ok)
+			}
+			other, _ := ParseURI("sip:user@[2001:db8::192.0.2.1]")
+			if !u.Equal(&other) {
+				t.Error("not equal to the two-colon form")
+			}
+			if to, err := m.Hdr().To(); err != nil || to.URI.Host != "[2001:db8:::192.0.2.1]" {
+				t.Errorf("To %+v %v", to, err)
+			}
+		}},
+	"ipv6-correct-abnf-2-colons": {method: OPTIONS, ruri: "sip:user@[2001:db8::192.0.2.1]", ruriUser: "user", ruriHost: "[2001:db8::192.0.2.1]",
+		via: via{transport: "UDP", host: "lab1.east.example.com", branch: "z9hG4bKas3-111", rport: -1}, vias: 1,
+		fromTag: "810x2", callID: "G9559905523997077@hlau_4100", cseq: CSeq{689, OPTIONS}, maxFwd: 70},
 	"ipv6-ruri-via-contact": {method: INVITE, ruri: "sip:[2001:db8::10]:5070", ruriHost: "[2001:db8::10]", ruriPort: 5070,
 		via:  via{transport: "UDP", host: "[2001:db8::9:1]", port: 5070, branch: "z9hG4bKas3-111", received: "2001:db8::9:255", rport: 5070},
 		vias: 1, fromTag: "v6a", callID: "SSG9559905523997077@hlau_4100", cseq: CSeq{86, INVITE}, maxFwd: 70,
@@ -510,7 +560,9 @@ var invalidCases = map[string]invalidCase{
 	"missing-gt":                 {400, "To: missing '>'", Limits{}, true},
 	"lws-in-ruri":                {400, "Request-URI: contains whitespace", Limits{}, true},
 	"expires-not-number":         {400, "Expires: not a number", Limits{}, true},
-	"via-bad-version":            {400, "Via: protocol is not SIP/2.0", Limits{}, true},
+	"via-bad-version":            {505, "Version Not Supported: Via SIP/3.0", Limits{}, true},
+	"nul-escaped-outside-quote":  {400, "NUL byte in Subject", Limits{}, true},
+	"ipv6-3-colons-no-ipv4":      {400, "Request-URI: bad IPv6 reference", Limits{}, true},
 	"header-without-colon":       {400, "no colon", Limits{}, true},
 	"empty-call-id":              {400, "Call-ID: empty", Limits{}, true},
 	"bad-port-ruri":              {400, "Request-URI: bad port", Limits{}, true},

@@ -51,6 +51,16 @@ func (u *URI) Transport() string {
 	return strings.ToLower(t)
 }
 
+// AsRequestURI returns the URI as it may stand in a Request-URI: without
+// the parts the §19.1.1 table forbids there — the method parameter and the
+// headers ("?Route=...") — which §16.6 step 2 says a proxy removes from a
+// target. maddr, ttl, transport, lr and unknown parameters stay.
+func (u URI) AsRequestURI() URI {
+	u.Params = u.Params.Without("method")
+	u.Headers = ""
+	return u
+}
+
 // HostPort returns "host:port", or "host" when the port is absent.
 func (u *URI) HostPort() string {
 	if u.Port == 0 {
@@ -60,13 +70,47 @@ func (u *URI) HostPort() string {
 }
 
 // Addr returns the host as an IP address when it is one.
-func (u *URI) Addr() (netip.Addr, bool) {
-	h := u.Host
-	if len(h) > 2 && h[0] == '[' {
-		h = h[1 : len(h)-1]
+func (u *URI) Addr() (netip.Addr, bool) { return HostAddr(u.Host) }
+
+// HostAddr returns a host as written in a URI or Via (an IPv4 address, an
+// IPv6 reference with or without its brackets, or a name) as an IP address
+// when it is one. IPv6 text follows RFC 4291, and also the three-colon form
+// before an embedded IPv4 address that RFC 3261's ABNF allows
+// ("2001:db8:::192.0.2.1"), which RFC 5118 §4.10 asks receivers to
+// tolerate.
+func HostAddr(host string) (netip.Addr, bool) {
+	if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		return parseIPv6(host[1 : len(host)-1])
 	}
-	a, err := netip.ParseAddr(h)
-	return a, err == nil
+	if strings.IndexByte(host, ':') < 0 {
+		a, err := netip.ParseAddr(host)
+		return a, err == nil && a.Is4()
+	}
+	return parseIPv6(host)
+}
+
+// parseIPv6 parses the text of an IPv6 reference (no zone), tolerating the
+// RFC 3261 ABNF's ":::" before an embedded IPv4 address (see HostAddr).
+func parseIPv6(s string) (netip.Addr, bool) {
+	if strings.IndexByte(s, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, a.Is6()
+	}
+	// The ABNF's derivation is hexpart "::" then ":" IPv4address: only the
+	// first ":::" may be rewritten, and only when an IPv4 address is all
+	// that follows it; anything else stays an error.
+	i := strings.Index(s, ":::")
+	if i < 0 {
+		return netip.Addr{}, false
+	}
+	tail := s[i+3:]
+	if v4, err := netip.ParseAddr(tail); err != nil || !v4.Is4() {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(s[:i+2] + tail)
+	return a, err == nil && a.Is6()
 }
 
 // UserUnescaped returns the user part with %-escapes resolved.
@@ -165,7 +209,7 @@ func splitHostPort(s string) (string, int, error) {
 			return "", 0, uriErr("unclosed IPv6 reference")
 		}
 		host = s[:end+1]
-		if a, err := netip.ParseAddr(host[1:end]); err != nil || !a.Is6() || strings.IndexByte(host, '%') >= 0 {
+		if _, ok := parseIPv6(host[1:end]); !ok {
 			return "", 0, uriErr("bad IPv6 reference")
 		}
 		s = s[end+1:]
@@ -374,9 +418,9 @@ func hostsEqual(a, b string) bool {
 		return true
 	}
 	if len(a) > 2 && a[0] == '[' && len(b) > 2 && b[0] == '[' {
-		x, err1 := netip.ParseAddr(a[1 : len(a)-1])
-		y, err2 := netip.ParseAddr(b[1 : len(b)-1])
-		return err1 == nil && err2 == nil && x == y
+		x, ok1 := parseIPv6(a[1 : len(a)-1])
+		y, ok2 := parseIPv6(b[1 : len(b)-1])
+		return ok1 && ok2 && x == y
 	}
 	return false
 }

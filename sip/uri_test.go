@@ -353,3 +353,59 @@ func TestParams(t *testing.T) {
 		t.Error("Unquote of unquoted text")
 	}
 }
+
+// TestHostAddrThreeColons holds the RFC 5118 §4.10 tolerance narrow: only
+// the first ":::" followed by nothing but an IPv4 address is accepted.
+func TestHostAddrThreeColons(t *testing.T) {
+	for host, want := range map[string]string{
+		"[2001:db8:::192.0.2.1]":      "2001:db8::c000:201",
+		"2001:db8:::192.0.2.1":        "2001:db8::c000:201", // received= without brackets
+		"[:::192.0.2.1]":              "::c000:201",
+		"[2001:db8::192.0.2.1]":       "2001:db8::c000:201",
+		"[::ffff:192.0.2.1]":          "::ffff:192.0.2.1",
+		"192.0.2.1":                   "192.0.2.1",
+		"[2001:db8:::1]":              "",
+		"[2001:db8::1:::1.2.3.4]":     "",
+		"[2001:db8::::192.0.2.1]":     "",
+		"[2001:db8:::192.0.2]":        "",
+		"[2001:db8:::192.0.2.1:]":     "",
+		"[2001:db8:::192.0.2.1%eth0]": "",
+		"[fe80::1%eth0]":              "",
+		"[192.0.2.1]":                 "",
+		"example.com":                 "",
+	} {
+		a, ok := HostAddr(host)
+		got := ""
+		if ok {
+			got = a.String()
+		}
+		if got != want {
+			t.Errorf("HostAddr(%q) = %q, %v; want %q", host, got, ok, want)
+		}
+		_, err := ParseURI("sip:u@" + strings.Trim(host, "[]"))
+		if host[0] == '[' {
+			_, err = ParseURI("sip:u@" + host)
+		}
+		if (err == nil) != (want != "") && host[0] == '[' {
+			t.Errorf("ParseURI(sip:u@%s) error %v, want ok=%v", host, err, want != "")
+		}
+	}
+}
+
+func TestQuoteEscapesControls(t *testing.T) {
+	for in, want := range map[string]string{
+		"a\x00b":    "\"a\\\x00b\"",
+		"tab\there": "\"tab\there\"",
+		"cr\r\nlf":  "\"cr  lf\"",
+		`q"\`:       `"q\"\\"`,
+		"del\x7f":   "\"del\\\x7f\"",
+	} {
+		got := Quote(in)
+		if got != want {
+			t.Errorf("Quote(%q) = %q, want %q", in, got, want)
+		}
+		if in != "cr\r\nlf" && Unquote(got) != in {
+			t.Errorf("Unquote(Quote(%q)) = %q", in, Unquote(got))
+		}
+	}
+}

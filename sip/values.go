@@ -191,8 +191,16 @@ func ParseVia(s string) (Via, error) {
 	if !ok {
 		return v, badHeader("Via", "no protocol version")
 	}
-	if !strings.EqualFold(name, "SIP") || version != "2.0" {
+	if !strings.EqualFold(name, "SIP") {
 		return v, badHeader("Via", "protocol is not SIP/2.0")
+	}
+	if version != "2.0" {
+		// A SIP version we do not speak: 505, as for the Request-Line
+		// (§8.2.2 names no code for the Via, but the fault is the same).
+		if len(version) > 8 {
+			version = version[:8] + "..." // the reason echoes it: keep it short
+		}
+		return v, statusErr(505, ErrVersion, "Version Not Supported: Via SIP/"+version)
 	}
 	v.Protocol = "SIP/2.0"
 	s = trimLWS(s)

@@ -3,5 +3,8 @@
 // stream framing, connection reuse and idle timeouts, CRLF keep-alives
 // (RFC 5626 §3.5.1), and the routing rules of RFC 3261 §18: Via received and
 // rport on the way in (§18.2.1, RFC 3581), responses sent where §18.2.2 says,
-// requests larger than the path MTU sent over TCP (§18.1.1).
+// requests larger than the path MTU sent over TCP (§18.1.1). A request that
+// fails to parse is answered statelessly with the status its error names
+// (§8.2), back to its source when its Via cannot be used; responses and ACKs
+// that fail are dropped.
 package transport

@@ -371,8 +371,13 @@ func (l *Layer) handle(msg sip.Message, reply func([]byte) error) {
 }
 
 // rejectMalformed answers a request that failed to parse with the status
-// its error names, when enough of it was read to build a response (§8.2,
-// §18.3), and drops everything else — responses and ACKs are never answered.
+// its error names (§8.2, §18.3) whenever there was a request line to read:
+// a broken or missing Via, a missing From, To, Call-ID or CSeq included.
+// The answer goes back over the connection, or to the source address from
+// the socket, the request came on (§18.2.2 falls back to the source when
+// the Via cannot be used); it copies the request's Via lines verbatim, and
+// whichever of From, To, Call-ID and CSeq there are. Responses, ACKs and
+// text without a request line are dropped.
 func (l *Layer) rejectMalformed(msg sip.Message, err error, origin sip.Origin, reply func([]byte) error) {
 	se, ok := sip.AsStatusError(err)
 	req, isReq := msg.(*sip.Request)
@@ -381,22 +386,23 @@ func (l *Layer) rejectMalformed(msg sip.Message, err error, origin sip.Origin, r
 		l.log.Debug("dropped malformed message", "from", origin.Source.String(), "err", err)
 		return
 	}
-	if _, verr := req.TopVia(); verr != nil || req.CallID() == "" || !req.Has("From") || !req.Has("To") || !req.Has("CSeq") {
-		l.stats.dropped.Add(1)
-		l.log.Debug("dropped malformed request: cannot answer", "from", origin.Source.String(), "err", err)
-		return
-	}
 	req.Origin = origin
-	stampVia(&req.Headers, origin)
+	stampVia(&req.Headers, origin) // a no-op when the Via is unusable
 	resp := sip.NewResponse(req, se.Code, se.Reason)
 	if se.Code == sip.StatusBadRequest || se.Code == sip.StatusVersionNotSupported {
 		resp.SetToTag(statelessTag(req))
 	}
 	l.stats.stateless.Add(1)
 	l.log.Debug("answered malformed request", "from", origin.Source.String(), "status", se.Code, "reason", se.Reason)
-	if err := reply(resp.AppendTo(nil)); err != nil {
+	bp := bufPool.Get().(*[]byte)
+	b := resp.AppendTo((*bp)[:0])
+	if err := reply(b); err != nil {
 		l.stats.sendErrors.Add(1)
+	} else {
+		l.stats.sent.Add(1)
 	}
+	*bp = b
+	bufPool.Put(bp)
 }
 
 // statelessTag derives a To tag from the request so that retransmissions of
@@ -428,7 +434,7 @@ func stampVia(h *sip.Headers, origin sip.Origin) bool {
 	src := origin.Source.Addr().Unmap()
 	hasRport := v.Params.Has("rport")
 	hostIsSrc := false
-	if a, err := netip.ParseAddr(strings.Trim(v.Host, "[]")); err == nil && a.Unmap() == src {
+	if a, ok := sip.HostAddr(v.Host); ok && a.Unmap() == src {
 		hostIsSrc = true
 	}
 	if hostIsSrc && !hasRport {

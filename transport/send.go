@@ -90,12 +90,32 @@ func (l *Layer) SendResponse(resp *sip.Response) error {
 			return fmt.Errorf("%w: websocket connection closed", ErrNoRoute)
 		}
 		transport = resp.Origin.Transport
+	} else if resp.Origin.Transport == UDP && transport != UDP && resp.Origin.Source.IsValid() {
+		return l.sendUDPResponseViaOther(resp, &v, transport)
 	}
 	dst, err := l.viaDestination(&v, transport)
 	if err != nil {
 		return err
 	}
 	return l.send(resp, dst, resp.Origin.Local)
+}
+
+// sendUDPResponseViaOther answers a request that came over UDP although
+// its top Via names another transport (TCP, TLS, ...: a misconfigured
+// client, or one behind a middlebox that rewrote nothing). §18.2.2 would
+// have us connect to the sent-by, but the client has shown it is reachable
+// the way the request came: so unless a connection to that destination is
+// already open, the response goes back over UDP to the source address,
+// from the socket the request arrived on.
+func (l *Layer) sendUDPResponseViaOther(resp *sip.Response, v *sip.Via, transport string) error {
+	if Reliable(transport) {
+		if dst, err := l.viaDestination(v, transport); err == nil {
+			if c := l.conn(connKey{dst.Transport, dst.AddrPort}); c != nil {
+				return l.write(c, resp)
+			}
+		}
+	}
+	return l.send(resp, Addr{Transport: UDP, AddrPort: resp.Origin.Source}, resp.Origin.Local)
 }
 
 // viaDestination computes the response address from a Via (§18.2.2).
@@ -132,10 +152,10 @@ func defaultPort(transport string) int {
 // are looked up with the system resolver; SRV/NAPTR (RFC 3263) belong to the
 // layers that choose next hops.
 func resolve(host string, port int) (netip.AddrPort, error) {
-	h := strings.Trim(host, "[]")
-	if a, err := netip.ParseAddr(h); err == nil {
+	if a, ok := sip.HostAddr(host); ok {
 		return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 	}
+	h := strings.Trim(host, "[]")
 	addrs, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", h)
 	if err != nil || len(addrs) == 0 {
 		return netip.AddrPort{}, fmt.Errorf("%w: cannot resolve %q", ErrNoRoute, host)
