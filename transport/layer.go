@@ -389,9 +389,8 @@ func (l *Layer) rejectMalformed(msg sip.Message, err error, origin sip.Origin, r
 	req.Origin = origin
 	stampVia(&req.Headers, origin) // a no-op when the Via is unusable
 	resp := sip.NewResponse(req, se.Code, se.Reason)
-	if se.Code == sip.StatusBadRequest || se.Code == sip.StatusVersionNotSupported {
-		resp.SetToTag(statelessTag(req))
-	}
+	// §8.2.6.2 and §16.11: every retransmission gets the same answer.
+	resp.SetToTag(sip.StatelessTag(req.CallID(), req.FromTag()))
 	l.stats.stateless.Add(1)
 	l.log.Debug("answered malformed request", "from", origin.Source.String(), "status", se.Code, "reason", se.Reason)
 	bp := bufPool.Get().(*[]byte)
@@ -403,19 +402,6 @@ func (l *Layer) rejectMalformed(msg sip.Message, err error, origin sip.Origin, r
 	}
 	*bp = b
 	bufPool.Put(bp)
-}
-
-// statelessTag derives a To tag from the request so that retransmissions of
-// a rejected request get the same response (§8.2.6.2, §16.11).
-func statelessTag(req *sip.Request) string {
-	h := uint32(2166136261)
-	for _, s := range []string{req.CallID(), req.FromTag()} {
-		for i := 0; i < len(s); i++ {
-			h ^= uint32(s[i])
-			h *= 16777619
-		}
-	}
-	return "sl" + strconv.FormatUint(uint64(h), 36)
 }
 
 // stampVia applies §18.2.1 and RFC 3581 to the top Via of a received
