@@ -38,6 +38,7 @@ type SIPp struct {
 	Scenario  string        // embedded scenario name
 	Transport string        // "u1" (UDP, one socket), "t1" (TCP, one connection), "un", "tn"
 	Target    string        // host:port to send to ("" for a UAS)
+	LocalIP   string        // -i, default 127.0.0.1 (other loopback addresses tell sources apart)
 	LocalPort int           // -p
 	Calls     int           // -m
 	Rate      float64       // calls per second (-r); 0 means SIPp's default
@@ -58,8 +59,12 @@ type Result struct {
 
 // Args builds SIPp's command line.
 func (s SIPp) Args(dir string) []string {
+	ip := s.LocalIP
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
 	args := []string{"-sf", filepath.Join(dir, s.Scenario+".xml"),
-		"-i", "127.0.0.1", "-p", strconv.Itoa(s.LocalPort),
+		"-i", ip, "-p", strconv.Itoa(s.LocalPort),
 		"-t", s.Transport, "-nostdin",
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
 		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"),
