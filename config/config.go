@@ -12,10 +12,10 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/parley-sip/parley/internal/confyaml"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -114,28 +114,9 @@ type Limits struct {
 	UDPReaders        int      `yaml:"udp_readers"`          // sockets and reader goroutines per UDP address, default the number of CPUs
 }
 
-// Duration is a time.Duration written as "500ms", "4s", "5m".
-type Duration time.Duration
-
-// UnmarshalYAML reads a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: bad duration %q (want e.g. 500ms, 4s)", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration as a string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a time.Duration written as "500ms", "4s", "5m" (shared with
+// the feature folders configured inside this file, see internal/confyaml).
+type Duration = confyaml.Duration
 
 // Default returns the embedded defaults: UDP and TCP on 127.0.0.1:5060.
 func Default() *Config {
@@ -176,11 +157,7 @@ func Decode(r io.Reader) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, fmt.Errorf("config: %s", strings.Join(te.Errors, "; "))
-		}
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", confyaml.Flatten(err))
 	}
 	return c, c.Validate()
 }
