@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/parley-sip/parley/internal/confyaml"
+	"github.com/parley-sip/parley/pbx/dialplan"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -62,6 +63,35 @@ type Config struct {
 	Timers Timers `yaml:"timers"`
 	// Limits bound what one peer can make the server do.
 	Limits Limits `yaml:"limits"`
+	// Dialplan is the PBX's dial plan (pbx/dialplan/README.md), kept as
+	// the YAML node so that its errors name lines of this file; DialPlan
+	// parses it. Absent: every user dialled by name is rung through the
+	// PBX with media relayed.
+	Dialplan yaml.Node `yaml:"dialplan"`
+}
+
+// DialPlanActions returns the dial-plan actions of this build besides the
+// built-in ones (voicemail, conference and trunk register here as they
+// come). A fresh registry each call: there is no global one.
+func DialPlanActions() *dialplan.Registry {
+	reg, err := dialplan.NewRegistry()
+	if err != nil {
+		panic(err) // a programming error in the list above
+	}
+	return reg
+}
+
+// DialPlan parses the dial plan against the config's users with the
+// actions of reg (nil: DialPlanActions()).
+func (c *Config) DialPlan(reg *dialplan.Registry) (*dialplan.Plan, error) {
+	if reg == nil {
+		reg = DialPlanActions()
+	}
+	names := make([]string, len(c.Users))
+	for i, u := range c.Users {
+		names[i] = u.Name
+	}
+	return dialplan.Parse(&c.Dialplan, dialplan.Options{Users: names, Actions: reg})
 }
 
 // User is one account. Give password, or ha1 / ha1_sha256 (the digests of
@@ -260,6 +290,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxMessageSize > 0 && c.Limits.MaxMessageSize < 1024 {
 		errs = append(errs, errors.New("limits.max_message_size: must be at least 1024"))
+	}
+	if _, err := c.DialPlan(nil); err != nil {
+		errs = append(errs, fmt.Errorf("dialplan: %w", err))
 	}
 	return errors.Join(errs...)
 }

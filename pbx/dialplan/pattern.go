@@ -38,9 +38,11 @@ func checkNumber(s string) error {
 // charSet is a set of bytes.
 type charSet [4]uint64
 
-func (s *charSet) add(c byte)           { s[c>>6] |= 1 << (c & 63) }
-func (s *charSet) has(c byte) bool      { return s[c>>6]&(1<<(c&63)) != 0 }
-func (s *charSet) count() int           { return bits.OnesCount64(s[0]) + bits.OnesCount64(s[1]) + bits.OnesCount64(s[2]) + bits.OnesCount64(s[3]) }
+func (s *charSet) add(c byte)      { s[c>>6] |= 1 << (c & 63) }
+func (s *charSet) has(c byte) bool { return s[c>>6]&(1<<(c&63)) != 0 }
+func (s *charSet) count() int {
+	return bits.OnesCount64(s[0]) + bits.OnesCount64(s[1]) + bits.OnesCount64(s[2]) + bits.OnesCount64(s[3])
+}
 func (s *charSet) addRange(lo, hi byte) {
 	for c := int(lo); c <= int(hi); c++ {
 		s.add(byte(c))

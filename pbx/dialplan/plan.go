@@ -68,6 +68,9 @@ type Route struct {
 
 // String describes the route for logs.
 func (r Route) String() string {
+	if r.Action == nil {
+		return "no route"
+	}
 	s := fmt.Sprintf("%s → %s", r.Pattern, r.Action.Kind())
 	switch a := r.Action.(type) {
 	case *RingUser:

@@ -201,8 +201,8 @@ func TestRegistry(t *testing.T) {
 		t.Fatalf("without the registry: %v", err)
 	}
 	for in, want := range map[string]string{
-		"voicemail: {box: a, greting: x}": "line 4: field greting not found",
-		"voicemail: {greeting: x}":        "line 4: box is required",
+		"voicemail: {box: a, greting: x}":          "line 4: field greting not found",
+		"voicemail: {greeting: x}":                 "line 4: box is required",
 		"voicemail: {box: a}\n      media: direct": "voicemail needs media: relay",
 	} {
 		_, err := parseText(t, "dialplan:\n  routes:\n    - match: \"*98\"\n      "+in+"\n", Options{Actions: reg})
