@@ -80,7 +80,11 @@ type Cause struct {
 	Side   Side
 }
 
+// String is "486 Busy Here (callee)"; a BYE with no reason is "BYE (caller)".
 func (c Cause) String() string {
+	if c.Code == 0 && c.Reason == "" {
+		c.Reason = "BYE"
+	}
 	var parts []string
 	if c.Code != 0 {
 		parts = append(parts, fmt.Sprint(c.Code))
