@@ -51,6 +51,9 @@ const (
 	MaxEntries = 1 << 20
 	// MaxMembers bounds a ring group.
 	MaxMembers = 256
+	// MaxForwardHops is how many forwards the B2BUA follows for one
+	// call: a backstop, since Parse refuses forward loops.
+	MaxForwardHops = 16
 )
 
 // Route is the result of a Match: what to do with the call.
@@ -847,6 +850,7 @@ func (ps *parser) checkForwards() {
 		done
 	)
 	state := map[*route]nodeState{}
+	var peers map[*route][]*route
 	var path []*route
 	targets := func(r *route) (tos []string, line int) {
 		switch a := r.Action.(type) {
@@ -889,6 +893,7 @@ func (ps *parser) checkForwards() {
 		path = append(path, r)
 		tos, line := targets(r)
 		ok := true
+	targetsLoop:
 		for _, to := range tos {
 			next := ps.plan.lookup(to, "", true)
 			if next == nil {
@@ -896,9 +901,13 @@ func (ps *parser) checkForwards() {
 				ok = false
 				break
 			}
-			if !visit(next, line) {
-				ok = false
-				break
+			// Which of the number's routes applies depends on the caller
+			// (from:): follow them all.
+			for _, peer := range peers[next] {
+				if !visit(peer, line) {
+					ok = false
+					break targetsLoop
+				}
 			}
 		}
 		path = path[:len(path)-1]
@@ -906,17 +915,25 @@ func (ps *parser) checkForwards() {
 		return ok
 	}
 	var all []*route
-	for _, rs := range ps.plan.exact {
+	// peers are the routes of the same number, each with its own from:.
+	peers = map[*route][]*route{}
+	addList := func(rs []*route) {
 		all = append(all, rs...)
+		for _, r := range rs {
+			peers[r] = rs
+		}
+	}
+	for _, rs := range ps.plan.exact {
+		addList(rs)
 	}
 	for _, r := range ps.plan.byName {
-		all = append(all, r)
+		addList([]*route{r})
 	}
 	var walk func(n *trieNode)
 	walk = func(n *trieNode) {
-		all = append(all, n.end...)
-		all = append(all, n.one...)
-		all = append(all, n.any...)
+		addList(n.end)
+		addList(n.one)
+		addList(n.any)
 		for _, e := range n.lits {
 			walk(e.next)
 		}
