@@ -167,3 +167,14 @@ func TestCDRConfigAndErrors(t *testing.T) {
 		t.Errorf("help: %d %q", code, errb.String())
 	}
 }
+
+// TestCDRServerStopped: with the server stopped (the writer closed, WAL
+// folded back), the read-only open still works.
+func TestCDRServerStopped(t *testing.T) {
+	dir := t.TempDir()
+	writeCalls(t, dir).Close()
+	out, errs, code := runCDR(t, "--data", dir, "-n", "1")
+	if code != 0 || !strings.Contains(out, "carol") {
+		t.Fatalf("code %d: %s %s", code, out, errs)
+	}
+}
