@@ -13,10 +13,11 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/parley-sip/parley/internal/confyaml"
+	"github.com/parley-sip/parley/pbx/dialplan"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -84,6 +85,11 @@ type Config struct {
 	// Default: a random secret made on the first start and kept in
 	// DATA/secret. Nodes that share calls must share it.
 	Secret string `yaml:"secret"`
+	// Dialplan is the PBX's dial plan (pbx/dialplan/README.md), kept as
+	// the YAML node so that its errors name lines of this file; DialPlan
+	// parses it. Absent: every user dialled by name is rung through the
+	// PBX with media relayed.
+	Dialplan yaml.Node `yaml:"dialplan"`
 }
 
 // Relay is the relay policy: a request neither from an authenticated
@@ -128,6 +134,30 @@ type Abuse struct {
 	Exempt []string `yaml:"exempt"`
 	// MaxSources bounds the addresses tracked at once.
 	MaxSources int `yaml:"max_sources"`
+}
+
+// DialPlanActions returns the dial-plan actions of this build besides the
+// built-in ones (voicemail, conference and trunk register here as they
+// come). A fresh registry each call: there is no global one.
+func DialPlanActions() *dialplan.Registry {
+	reg, err := dialplan.NewRegistry()
+	if err != nil {
+		panic(err) // a programming error in the list above
+	}
+	return reg
+}
+
+// DialPlan parses the dial plan against the config's users with the
+// actions of reg (nil: DialPlanActions()).
+func (c *Config) DialPlan(reg *dialplan.Registry) (*dialplan.Plan, error) {
+	if reg == nil {
+		reg = DialPlanActions()
+	}
+	names := make([]string, len(c.Users))
+	for i, u := range c.Users {
+		names[i] = u.Name
+	}
+	return dialplan.Parse(&c.Dialplan, dialplan.Options{Users: names, Actions: reg})
 }
 
 // User is one account. Give password, or ha1 / ha1_sha256 (the digests of
@@ -187,28 +217,9 @@ type Limits struct {
 	UDPReaders               int `yaml:"udp_readers"` // sockets and reader goroutines per UDP address, default the number of CPUs
 }
 
-// Duration is a time.Duration written as "500ms", "4s", "5m".
-type Duration time.Duration
-
-// UnmarshalYAML reads a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: bad duration %q (want e.g. 500ms, 4s)", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration as a string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a time.Duration written as "500ms", "4s", "5m" (shared with
+// the feature folders configured inside this file, see internal/confyaml).
+type Duration = confyaml.Duration
 
 // Default returns the embedded defaults: UDP and TCP on 127.0.0.1:5060.
 func Default() *Config {
@@ -250,11 +261,7 @@ func Decode(r io.Reader) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return nil, fmt.Errorf("config: %s", strings.Join(te.Errors, "; "))
-		}
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", confyaml.Flatten(err))
 	}
 	return c, c.Validate()
 }
@@ -421,6 +428,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxMessageSize > 0 && c.Limits.MaxMessageSize < 1024 {
 		errs = append(errs, errors.New("limits.max_message_size: must be at least 1024"))
+	}
+	if _, err := c.DialPlan(nil); err != nil {
+		errs = append(errs, fmt.Errorf("dialplan: %w", err))
 	}
 	return errors.Join(errs...)
 }

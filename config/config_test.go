@@ -149,3 +149,53 @@ func TestDigestAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+func TestDialPlan(t *testing.T) {
+	c, err := Decode(strings.NewReader(`
+users:
+  - name: alice
+    password: a
+  - name: bob
+    password: b
+dialplan:
+  extensions:
+    "100": alice
+  routes:
+    - match: "_2XX"
+      user: bob
+      media: direct
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := c.DialPlan(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := plan.Match("250", "alice"); !ok || r.Line != 11 || r.Media.String() != "direct" {
+		t.Fatalf("%v %v", r, ok)
+	}
+	if r, ok := plan.Match("bob", "alice"); !ok || r.Media.String() != "relay" {
+		t.Fatalf("by name: %v %v", r, ok)
+	}
+	// Without dialplan: users by name, relayed.
+	c, err = Decode(strings.NewReader("users:\n  - name: bob\n    password: b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan, err := c.DialPlan(nil); err != nil {
+		t.Fatal(err)
+	} else if r, ok := plan.Match("bob", ""); !ok || r.Media.String() != "relay" || r.Action.Kind() != "user" {
+		t.Fatalf("default: %v %v", r, ok)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"users:\n  - name: alice\n    password: a\ndialplan:\n  extensions:\n    \"100\": bob\n", "dialplan: line 6: extension 100: \"bob\" is not a user"},
+		{"dialplan:\n  routes:\n    - match: \"1\"\n      voicemail: {}\n", "line 4: route 1: unknown action \"voicemail\""},
+		{"dialplan:\n  ring_timeout: 0s\n", "line 2"},
+	} {
+		_, err := Decode(strings.NewReader(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%q) error %v, want mention of %q", tc.in, err, tc.want)
+		}
+	}
+}

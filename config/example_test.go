@@ -17,4 +17,11 @@ func TestSampleConfig(t *testing.T) {
 	if len(cfg.Users) != 3 || cfg.Users[2].HA1 == "" || cfg.Limits.Queue != 4096 {
 		t.Fatalf("%+v", cfg)
 	}
+	plan, err := cfg.DialPlan(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := plan.Match("200", "bob"); !ok || r.Action.Kind() != "group" || plan.Len() != 8 {
+		t.Fatalf("%+v", cfg)
+	}
 }

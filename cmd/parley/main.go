@@ -4,6 +4,7 @@
 //
 //	parley serve [flags]     run the server (registrar, digest authentication, forking proxy)
 //	parley phone ...         the command-line softphone: call, answer, message, register
+//	parley cdr [flags]       print the last calls (call detail records)
 //	parley version           print the version
 //	parley help              print this help
 package main
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "phone":
 		return phone(args[1:], stdout, stderr)
+	case "cdr":
+		return cdrCommand(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "parley: unknown command %q\n\n", args[0])
 		usage(stderr)
@@ -62,6 +65,7 @@ func usage(w io.Writer) {
 Usage:
   parley serve [flags]     run the server on embedded defaults or a config file
   parley phone ...         the softphone: call, answer, message, register
+  parley cdr [flags]       print the last calls, one a line (works while the server runs)
   parley version           print the version
   parley help              print this help
 
