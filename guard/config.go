@@ -24,9 +24,9 @@ const (
 	DefaultAuthWindow   = time.Minute
 	DefaultAuthBanTime  = 30 * time.Minute
 
-	// DefaultMaxSources bounds the tracked sources (about 120 bytes each:
-	// under 8 MB when full).
-	DefaultMaxSources = 65536
+	// DefaultMaxSources bounds the tracked sources (about 190 bytes each
+	// with the index: 6 MB when full).
+	DefaultMaxSources = 32768
 
 	// DefaultIPv6PrefixLen: IPv6 sources are counted per /64.
 	DefaultIPv6PrefixLen = 64
@@ -104,7 +104,7 @@ type Config struct {
 	// still applies to them.
 	Trusted []netip.Prefix
 
-	// MaxSources bounds the sources tracked at once (default 65536), so
+	// MaxSources bounds the sources tracked at once (default 32768), so
 	// memory stays bounded under a flood of spoofed source addresses.
 	// When the table is full, a new source replaces an idle one; banned
 	// and locked-out sources are kept.

@@ -77,7 +77,8 @@
 //
 // # Bounded memory
 //
-// At most MaxSources sources (default 65536, about 120 bytes each) are
+// At most MaxSources sources (default 32768, about 190 bytes each
+// with the index: 6 MB when full) are
 // tracked, in 64 shards of a fixed slab with an index map. A full shard
 // replaces the least busy of a few random sources that are not banned;
 // under a flood of spoofed addresses the table churns but never grows. When

@@ -1,12 +1,18 @@
 package guard
 
+import (
+	"cmp"
+	"slices"
+)
+
 // matcher finds any of a set of words in a User-Agent, ASCII
-// case-insensitively and as whole words, without allocating. Words are
-// indexed by their first (lower-cased) byte, so a User-Agent costs one
-// table look-up per byte plus a comparison where a word could start.
+// case-insensitively and as whole words, without allocating. The words
+// are sorted by their first (lower-cased) byte and a 512-byte table gives
+// the run of words starting with each byte, so a User-Agent costs one
+// small-table look-up per byte plus a comparison where a word can start.
 type matcher struct {
-	words   []string      // lower-cased
-	byFirst [256][]uint16 // indexes into words
+	words []string // lower-cased, sorted by first byte
+	first [256]struct{ off, n uint8 }
 }
 
 func lower(c byte) byte {
@@ -20,6 +26,7 @@ func isWordByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
+// newMatcher takes at most maxScannerEntries (256) non-empty words.
 func newMatcher(words []string) matcher {
 	var m matcher
 	for _, w := range words {
@@ -28,7 +35,14 @@ func newMatcher(words []string) matcher {
 			b[i] = lower(b[i])
 		}
 		m.words = append(m.words, string(b))
-		m.byFirst[b[0]] = append(m.byFirst[b[0]], uint16(len(m.words)-1))
+	}
+	slices.SortStableFunc(m.words, func(a, b string) int { return cmp.Compare(a[0], b[0]) })
+	for i, w := range m.words {
+		f := &m.first[w[0]]
+		if f.n == 0 {
+			f.off = uint8(i)
+		}
+		f.n++
 	}
 	return m
 }
@@ -41,15 +55,14 @@ func (m *matcher) match(ua string) bool {
 		return false
 	}
 	for i := 0; i < len(ua); i++ {
-		cands := m.byFirst[lower(ua[i])]
-		if len(cands) == 0 {
+		f := m.first[lower(ua[i])]
+		if f.n == 0 {
 			continue
 		}
 		if i > 0 && isWordByte(ua[i-1]) && isWordByte(ua[i]) {
 			continue // inside a word: no whole-word match can start here
 		}
-		for _, wi := range cands {
-			w := m.words[wi]
+		for _, w := range m.words[f.off : int(f.off)+int(f.n)] {
 			end := i + len(w)
 			if end > len(ua) || !equalFoldASCII(ua[i:end], w) {
 				continue
