@@ -23,6 +23,9 @@ const (
 	DefaultAuthFailures = 10
 	DefaultAuthWindow   = time.Minute
 	DefaultAuthBanTime  = 30 * time.Minute
+	// DefaultAuthBanTimeMax caps the doubling of the lock-out of a source
+	// that is locked out again and again.
+	DefaultAuthBanTimeMax = 24 * time.Hour
 
 	// DefaultMaxSources bounds the tracked sources (about 190 bytes each
 	// with the index: 6 MB when full).
@@ -86,9 +89,16 @@ type Config struct {
 	// AuthWindow is never locked out. Keyed by source, not by user: no one
 	// can lock a user out by guessing their name from elsewhere.
 	// AuthFailures < 0 turns the lock-out off.
-	AuthFailures int
-	AuthWindow   time.Duration
-	AuthBanTime  time.Duration
+	//
+	// A source locked out again before AuthBanTimeMax has passed since its
+	// last lock-out ended is locked out for twice as long as the last time,
+	// up to AuthBanTimeMax (default 24 hours; equal to AuthBanTime turns
+	// the doubling off): a patient guesser gets 10 guesses per 30 minutes,
+	// then per hour, 2 hours, ... and soon 10 a day.
+	AuthFailures   int
+	AuthWindow     time.Duration
+	AuthBanTime    time.Duration
+	AuthBanTimeMax time.Duration
 
 	// ScannerUserAgents are the words that make IsScanner report a
 	// User-Agent, matched case-insensitively as whole words: an entry
@@ -146,6 +156,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.AuthBanTime == 0 {
 		cfg.AuthBanTime = DefaultAuthBanTime
 	}
+	if cfg.AuthBanTimeMax == 0 {
+		cfg.AuthBanTimeMax = max(DefaultAuthBanTimeMax, cfg.AuthBanTime)
+	}
 	if cfg.ScannerUserAgents == nil {
 		cfg.ScannerUserAgents = DefaultScannerUserAgents()
 	}
@@ -162,6 +175,15 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Now = time.Now
 	}
 
+	const maxDuration = 10 * 365 * 24 * time.Hour // far from overflowing the clock arithmetic
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"window", cfg.Window}, {"ban time", cfg.BanTime}, {"auth window", cfg.AuthWindow}, {"auth ban time", cfg.AuthBanTime}, {"auth ban time max", cfg.AuthBanTimeMax}} {
+		if d.v > maxDuration {
+			return cfg, fmt.Errorf("guard: %s %v is above the limit of 10 years", d.name, d.v)
+		}
+	}
 	switch {
 	case cfg.Window < 0:
 		return cfg, fmt.Errorf("guard: window %v is negative", cfg.Window)
@@ -175,6 +197,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("guard: auth failures %d in window %v is more than one per nanosecond", cfg.AuthFailures, cfg.AuthWindow)
 	case cfg.AuthBanTime < 0:
 		return cfg, fmt.Errorf("guard: auth ban time %v is negative", cfg.AuthBanTime)
+	case cfg.AuthBanTimeMax < cfg.AuthBanTime:
+		return cfg, fmt.Errorf("guard: auth ban time max %v is below the auth ban time %v", cfg.AuthBanTimeMax, cfg.AuthBanTime)
 	case cfg.MaxSources < 0:
 		return cfg, fmt.Errorf("guard: max sources %d is negative", cfg.MaxSources)
 	case cfg.MaxSources > 1<<24:

@@ -69,11 +69,14 @@
 // 20–60 s (the usual defaults of Yealink, Polycom, Grandstream and Cisco
 // phones), 1–3 failures a minute: three such phones behind one address
 // stay under the budget. svcrack, at hundreds of guesses a second, is cut
-// after 10 and then gets 10 guesses per 31 minutes, about 460 a day. The
-// lock-out is keyed by source, never by user: a guesser elsewhere cannot
-// lock a user out, and the user's own phone (another source) is served.
-// A lock-out does not drop packets in Admit: calls from other domains and
-// requests inside dialogs from that source still work.
+// after 10. Each further lock-out within AuthBanTimeMax (24 hours) of the
+// last one lasts twice as long: 30 minutes, 1, 2, 4, 8, 16 hours, then 24
+// hours — 10 guesses a day from the seventh lock-out on.
+//
+// The lock-out is keyed by source, never by user: a guesser elsewhere
+// cannot lock a user out, and the user's own phone (another source) is
+// served. A lock-out does not drop packets in Admit: calls from other
+// domains and requests inside dialogs from that source still work.
 //
 // # Bounded memory
 //

@@ -73,6 +73,7 @@ type Guard struct {
 	interval, burst         int64 // packet budget: nanoseconds per packet, and its depth
 	authInterval, authBurst int64
 	banTime, authBanTime    int64
+	authBanTimeMax          int64
 	sweepEvery              int64
 
 	droppedScanner, droppedAuth       atomic.Uint64
@@ -91,8 +92,12 @@ type source struct {
 	banUntil  int64
 	authTat   int64 // the same for failed digest answers
 	authUntil int64
-	reason    string // of the ban until banUntil
-	live      bool
+	// authForget is when the lock-out history is forgotten; authStrikes
+	// counts the lock-outs before it (each doubles the next one).
+	authForget  int64
+	authStrikes uint8
+	reason      string // of the ban until banUntil
+	live        bool
 }
 
 // shard is one lock's worth of the source table: a slab of slots, an index
@@ -131,6 +136,7 @@ func New(cfg Config) (*Guard, error) {
 		g.authBurst = g.authInterval * int64(cfg.AuthFailures)
 	}
 	g.banTime, g.authBanTime = int64(cfg.BanTime), int64(cfg.AuthBanTime)
+	g.authBanTimeMax = int64(cfg.AuthBanTimeMax)
 	g.sweepEvery = max(int64(cfg.Window), int64(time.Second))
 	g.v6Mask = prefixMask(cfg.IPv6PrefixLen)
 	g.scanner = newMatcher(cfg.ScannerUserAgents)
@@ -343,7 +349,21 @@ func (g *Guard) AuthFailed(src netip.Addr, user string) (locked bool) {
 		return false
 	}
 	s.authTat = now
-	s.authUntil = now + g.authBanTime
+	d := g.authBanTime
+	if s.authForget > now {
+		s.authStrikes = min(s.authStrikes+1, 62)
+		for range s.authStrikes {
+			if d >= g.authBanTimeMax/2 {
+				d = g.authBanTimeMax
+				break
+			}
+			d *= 2
+		}
+	} else {
+		s.authStrikes = 0
+	}
+	s.authUntil = now + d
+	s.authForget = s.authUntil + g.authBanTimeMax
 	until := s.authUntil
 	sh.mu.Unlock()
 	g.bansAuth.Add(1)
@@ -531,7 +551,7 @@ func clip(s string) string {
 // idle reports whether s holds nothing a fresh entry would not: its
 // budgets are full and no ban or lock-out is in force.
 func (s *source) idle(now int64) bool {
-	return s.tat <= now && s.authTat <= now && s.banUntil <= now && s.authUntil <= now
+	return s.tat <= now && s.authTat <= now && s.banUntil <= now && s.authUntil <= now && s.authForget <= now
 }
 
 // sweep removes the idle sources of the shard. Called with sh.mu held, at
@@ -589,7 +609,7 @@ func (sh *shard) insert(k srcKey, now int64, g *Guard, force bool) (int32, bool)
 				}
 				continue
 			}
-			if score := max(s.tat, s.authTat); idle < 0 || score < idleScore {
+			if score := max(s.tat, s.authTat, s.authForget); idle < 0 || score < idleScore {
 				idle, idleScore = j, score
 			}
 		}

@@ -532,3 +532,43 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("tracking %d sources, bound 256", st.SourcesTracked)
 	}
 }
+
+func TestAuthLockoutDoubles(t *testing.T) {
+	g, clk, _ := newTestGuard(t, Config{AuthFailures: 1, AuthBanTime: 30 * time.Minute, AuthBanTimeMax: 4 * time.Hour})
+	src := addr("198.51.100.66")
+	lockFor := func() time.Duration {
+		t.Helper()
+		start := clk.Now()
+		if !g.AuthFailed(src, "alice") {
+			t.Fatal("not locked after the failure")
+		}
+		b := g.Bans()
+		if len(b) != 1 {
+			t.Fatalf("Bans() = %+v", b)
+		}
+		d := b[0].Until.Sub(start)
+		clk.Advance(d)
+		if g.AuthLocked(src) {
+			t.Fatalf("still locked at the end of its %v", d)
+		}
+		return d
+	}
+	for i, want := range []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 4 * time.Hour} {
+		if got := lockFor(); got != want {
+			t.Errorf("lock-out %d lasted %v, want %v", i+1, got, want)
+		}
+	}
+	clk.Advance(4 * time.Hour) // AuthBanTimeMax without a lock-out: forgotten
+	if got := lockFor(); got != 30*time.Minute {
+		t.Errorf("after a quiet AuthBanTimeMax the lock-out lasted %v, want 30m again", got)
+	}
+	// The history keeps the entry out of the sweep, and then lets it go.
+	clk.Advance(time.Hour)
+	if st := g.Stats(); st.SourcesTracked != 1 {
+		t.Errorf("tracking %d, want the source with its history", st.SourcesTracked)
+	}
+	clk.Advance(4 * time.Hour)
+	if st := g.Stats(); st.SourcesTracked != 0 {
+		t.Errorf("tracking %d after the history is forgotten", st.SourcesTracked)
+	}
+}
