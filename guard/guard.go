@@ -260,8 +260,9 @@ func (g *Guard) Admit(src netip.Addr) bool {
 	}
 	i, ok := sh.index[k]
 	if trusted || g.interval == 0 {
-		// Not counted; only an explicit ban stops it.
-		if ok && sh.slots[i].banUntil > now {
+		// Not counted; only an explicit ban stops it (not the density
+		// ban of an untrusted neighbour in the same IPv6 block).
+		if ok && sh.slots[i].banUntil > now && sh.slots[i].reason != ReasonDensity {
 			sh.mu.Unlock()
 			sh.droppedBanned.Add(1)
 			return false

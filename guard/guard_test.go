@@ -117,6 +117,11 @@ func TestTrusted(t *testing.T) {
 	if !g.Admit(addr("10.1.2.4")) {
 		t.Error("the ban of one trusted address hit another")
 	}
+	g6, _, _ := newTestGuard(t, Config{Window: time.Second, MaxRequests: 10, Trusted: []netip.Prefix{netip.MustParsePrefix("2001:db8::5/128")}})
+	send(g6, addr("2001:db8::6"), 11) // bans 2001:db8::/64
+	if n := send(g6, addr("2001:db8::5"), 100); n != 100 {
+		t.Errorf("trusted address in a /64 banned for density: admitted %d of 100", n)
+	}
 	if n := send(g, addr("10.2.0.1"), 20); n != 10 {
 		t.Errorf("untrusted neighbour admitted %d of 20, want 10", n)
 	}
