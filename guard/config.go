@@ -27,8 +27,8 @@ const (
 	// that is locked out again and again.
 	DefaultAuthBanTimeMax = 24 * time.Hour
 
-	// DefaultMaxSources bounds the tracked sources (about 190 bytes each
-	// with the index: 6 MB when full).
+	// DefaultMaxSources bounds the tracked sources (about 200 bytes each
+	// with the index: under 7 MB when full).
 	DefaultMaxSources = 32768
 
 	// DefaultIPv6PrefixLen: IPv6 sources are counted per /64.

@@ -38,15 +38,15 @@
 //
 // A busy hour of one phone, counting every packet it sends to us:
 //
-//	re-REGISTER every 60 s with digest (2 requests)      2/60  = 0.033/s
-//	keep-alive (CRLF or OPTIONS) every 15 s              1/15  = 0.067/s
-//	10 subscriptions (MWI + BLF) refreshed every 600 s   20/600 = 0.033/s
-//	  with digest
-//	200 OK to BLF NOTIFYs: 12 calls/h per phone, each      360/3600 = 0.100/s
-//	  watched by 10 phones, 3 state changes: 12*10*3
-//	its own calls: 12/h, ~12 packets each (INVITE, 407,  144/3600 = 0.040/s
+//	re-REGISTER every 60 s with digest (2 requests)    2/60     = 0.033/s
+//	keep-alive (CRLF or OPTIONS) every 15 s            1/15     = 0.067/s
+//	10 subscriptions (MWI + BLF) refreshed every       20/600   = 0.033/s
+//	  600 s, with digest
+//	200 OK to BLF NOTIFYs: 12 calls/h, each seen by    360/3600 = 0.100/s
+//	  10 watchers, 3 state changes: 12*10*3
+//	its own calls: 12/h, ~12 packets each (INVITE,     144/3600 = 0.040/s
 //	  ACKs, authenticated INVITE, 180, 200, BYE, ...)
-//	                                                     ≈ 0.27 packets/s
+//	                                                   one phone ≈ 0.27/s
 //
 // 50 phones: 14 packets/s; doubled for retransmissions, 28/s — under 3%
 // of the sustained 1000/s. The worst second is a power cut: all 50 phones
@@ -80,15 +80,15 @@
 //
 // # Bounded memory
 //
-// At most MaxSources sources (default 32768, about 190 bytes each
-// with the index: 6 MB when full) are
-// tracked, in 64 shards of a fixed slab with an index map. A full shard
-// replaces the least busy of a few random sources that are not banned;
-// under a flood of spoofed addresses the table churns but never grows. When
-// a shard is full of bans, new sources pass uncounted (Stats.Untracked)
-// rather than be refused. Idle sources are swept from a shard at most once
-// per max(Window, 1 s), by whichever call comes by: no goroutine, nothing
-// to close.
+// At most MaxSources sources (default 32768, about 200 bytes each with the
+// index: under 7 MB when full) are tracked, in up to 64 shards, each a slab
+// of slots with an index map and a free list. A full shard replaces the
+// least busy of a few random sources that are not banned, so under a flood
+// of spoofed addresses the table churns but never grows, and a real
+// flooder among them keeps its count. When a shard is full of bans, new
+// sources pass uncounted (Stats.Untracked) rather than be refused. Idle
+// sources are swept from a shard at most once per max(Window, 1 s), by
+// whichever call comes by: no goroutine, nothing to close.
 //
 // # Logging
 //
