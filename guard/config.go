@@ -63,6 +63,10 @@ func DefaultScannerUserAgents() []string {
 	return append([]string(nil), defaultScannerUserAgents[:]...)
 }
 
+// maxDuration bounds every duration, far from overflowing the clock
+// arithmetic (nanoseconds in an int64 reach 292 years).
+const maxDuration = 10 * 365 * 24 * time.Hour
+
 // Limits on the scanner list, so a config mistake cannot make IsScanner slow.
 const (
 	maxScannerEntries = 256
@@ -175,7 +179,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Now = time.Now
 	}
 
-	const maxDuration = 10 * 365 * 24 * time.Hour // far from overflowing the clock arithmetic
 	for _, d := range []struct {
 		name string
 		v    time.Duration

@@ -392,9 +392,9 @@ func (g *Guard) AuthLocked(src netip.Addr) bool {
 	return locked
 }
 
-// Ban bans src's block (see Ban.Source) for d (BanTime when d <= 0), for
-// reason (ReasonAdmin when empty), and logs it. It applies to trusted
-// sources too, and replaces a shorter ban in force.
+// Ban bans src's block (see Ban.Source) for d (BanTime when d <= 0, at
+// most 10 years), for reason (ReasonAdmin when empty), and logs it. It
+// applies to trusted sources too, and replaces a shorter ban in force.
 func (g *Guard) Ban(src netip.Addr, reason string, d time.Duration) {
 	if !src.IsValid() {
 		return
@@ -402,6 +402,7 @@ func (g *Guard) Ban(src netip.Addr, reason string, d time.Duration) {
 	if d <= 0 {
 		d = g.cfg.BanTime
 	}
+	d = min(d, maxDuration) // keeps now+d from overflowing
 	if reason == "" {
 		reason = ReasonAdmin
 	}

@@ -577,3 +577,15 @@ func TestAuthLockoutDoubles(t *testing.T) {
 		t.Errorf("tracking %d after the history is forgotten", st.SourcesTracked)
 	}
 }
+
+func TestBanLongAndTrustedNeighbour(t *testing.T) {
+	g, _, _ := newTestGuard(t, Config{})
+	src := addr("192.0.2.1")
+	g.Ban(src, "forever", time.Duration(1<<62))
+	if g.Admit(src) {
+		t.Error("a very long ban overflowed and does not hold")
+	}
+	if b := g.Bans(); len(b) != 1 || b[0].Until.Before(clockBase.Add(9*365*24*time.Hour)) {
+		t.Errorf("Bans() = %+v, want one ending about 10 years on", b)
+	}
+}
