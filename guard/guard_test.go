@@ -578,7 +578,7 @@ func TestAuthLockoutDoubles(t *testing.T) {
 	}
 }
 
-func TestBanLongAndTrustedNeighbour(t *testing.T) {
+func TestBanVeryLong(t *testing.T) {
 	g, _, _ := newTestGuard(t, Config{})
 	src := addr("192.0.2.1")
 	g.Ban(src, "forever", time.Duration(1<<62))
