@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley-sip/parley/internal/confyaml"
 	"github.com/parley-sip/parley/pbx/dialplan"
+	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -266,30 +267,12 @@ func Decode(r io.Reader) (*Config, error) {
 	return c, c.Validate()
 }
 
-// ParsePrefix reads an address prefix, "10.0.0.0/8" or "2001:db8::/32";
-// a bare address is a prefix of its full length.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not an address prefix (want e.g. 10.0.0.0/8)", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an address or prefix (want e.g. 192.0.2.1 or 10.0.0.0/8)", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// ParsePrefixes reads a list of prefixes (already validated).
+// ParsePrefixes reads a list of address prefixes ("10.0.0.0/8", or a
+// bare address for its full length) already checked by Validate.
 func ParsePrefixes(list []string) []netip.Prefix {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
-		if p, err := ParsePrefix(s); err == nil {
+		if p, err := guard.ParsePrefix(s); err == nil {
 			out = append(out, p)
 		}
 	}
@@ -415,7 +398,7 @@ func (c *Config) Validate() error {
 	}
 	for name, list := range map[string][]string{"relay.trusted": c.Relay.Trusted, "relay.inbound": c.Relay.Inbound, "abuse.exempt": c.Abuse.Exempt} {
 		for i, p := range list {
-			if _, err := ParsePrefix(p); err != nil {
+			if _, err := guard.ParsePrefix(p); err != nil {
 				errs = append(errs, fmt.Errorf("%s[%d]: %w", name, i, err))
 			}
 		}

@@ -3,20 +3,32 @@ package server
 import (
 	"log/slog"
 	"net/netip"
-	"time"
 
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/guard"
 )
 
-// abuseGuard is what the server uses of package guard.
-type abuseGuard interface {
-	Admit(src netip.Addr) bool
-	IsScanner(userAgent string) bool
-	AuthFailed(src netip.Addr, user string) bool
-	AuthLocked(src netip.Addr) bool
-	Ban(src netip.Addr, reason string, d time.Duration)
-}
-
-func newGuard(cfg *config.Config, trusted []netip.Prefix, log *slog.Logger) (abuseGuard, error) {
-	return nil, nil
+// newGuard builds the abuse protection from the config's abuse section;
+// nil with abuse.off. relay.trusted peers are exempt like abuse.exempt.
+func newGuard(cfg *config.Config, trusted []netip.Prefix, log *slog.Logger) (*guard.Guard, error) {
+	a := cfg.Abuse
+	if a.Off {
+		log.Warn("abuse: off — no flood limits, bans, lock-out or scanner filter; use only in a lab")
+		return nil, nil
+	}
+	gc := guard.Config{
+		Window:       a.Window.D(),
+		MaxRequests:  a.MaxRequests,
+		BanTime:      a.BanTime.D(),
+		AuthFailures: a.AuthFailures,
+		AuthWindow:   a.AuthWindow.D(),
+		AuthBanTime:  a.AuthBanTime.D(),
+		Trusted:      append(config.ParsePrefixes(a.Exempt), trusted...),
+		MaxSources:   a.MaxSources,
+		Logger:       log,
+	}
+	if a.Scanners != nil {
+		gc.ScannerUserAgents = append([]string{}, *a.Scanners...)
+	}
+	return guard.New(gc)
 }

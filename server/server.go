@@ -24,6 +24,7 @@ import (
 
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
@@ -46,7 +47,7 @@ type Server struct {
 	router    Router
 	proxy     *proxy.Proxy
 	chain     *chain
-	guard     abuseGuard // nil with abuse.off
+	guard     *guard.Guard // nil with abuse.off
 	// trusted are the relay.trusted prefixes, inbound relay.inbound.
 	trusted, inbound []netip.Prefix
 
