@@ -7,6 +7,7 @@ import (
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
 )
 
 // Router serves requests that are not for the server itself: the proxy,
@@ -86,7 +87,8 @@ func inPrefixes(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// abuseStage drops scanners (by User-Agent) and banning their source, and
+// abuseStage drops scanners (by User-Agent; over TCP, TLS and WebSocket
+// their source is banned too), and
 // requests from a source locked out for guessing passwords that would need
 // a challenge. Both are dropped without an answer: a scanner learns
 // nothing, not even that a SIP server is here.
@@ -100,7 +102,11 @@ func (st abuseStage) Serve(r *Request) bool {
 		return false
 	}
 	if ua, _ := r.Msg.Get("User-Agent"); ua != "" && g.IsScanner(ua) {
-		g.Ban(r.Source, "scanner", 0)
+		if transport.Reliable(r.Msg.Origin.Transport) {
+			// Over a connection the source address is proven; over UDP
+			// one forged packet would ban whoever it names.
+			g.Ban(r.Source, "scanner", 0)
+		}
 		r.Tx.Drop()
 		return true
 	}
