@@ -227,10 +227,14 @@ func (s *Server) wantsCredentials(req *sip.Request) bool {
 // mustAuthenticate says whether a request is an initial request from one
 // of our users: those are challenged (RFC 3261 §22.3). In-dialog requests
 // and requests from other domains are not (nobody could answer for them),
-// nor CANCEL and ACK, which cannot be challenged (§22.1).
+// nor CANCEL and ACK, which cannot be challenged (§22.1), nor OPTIONS to the
+// server itself, which tell nothing a challenge would protect.
 func (s *Server) mustAuthenticate(req *sip.Request) bool {
 	if req.Method == sip.ACK || req.Method == sip.CANCEL || req.ToTag() != "" {
 		return false
+	}
+	if req.Method == sip.OPTIONS && s.forServer(req) {
+		return false // a ping of the server itself (phones keep NAT open so)
 	}
 	from, err := req.From()
 	if err != nil {
