@@ -133,3 +133,40 @@ func TestRegisterWithDigestAndRestart(t *testing.T) {
 		t.Fatalf("after restart: %d bindings, %v", len(bs), err)
 	}
 }
+
+// TestRegisterAtServerAddress: a phone that registers with the server's
+// address as its domain (sip:alice@127.0.0.1) is alice of the domain: the
+// binding is kept under sip:alice@example.test, where calls find it.
+func TestRegisterAtServerAddress(t *testing.T) {
+	s, err := New(digestConfig(t, t.TempDir(), "udp:127.0.0.1:0"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(shutdownCtx())
+	c, _ := net.Dial("udp", addr(t, s, transport.UDP))
+	defer c.Close()
+	at := func(cseq int) *sip.Request {
+		req := registerReq(c, "alice", cseq, "reg-at-ip")
+		req.URI, _ = sip.ParseURI("sip:127.0.0.1")
+		req.Set("To", "<sip:alice@127.0.0.1>")
+		req.Set("From", "<sip:alice@127.0.0.1>;tag=ip1")
+		return req
+	}
+	ch := send(t, c, at(1))
+	if ch.StatusCode != 401 {
+		t.Fatalf("got %d, want 401", ch.StatusCode)
+	}
+	req := at(2)
+	if err := auth.NewClient("alice", "wonderland").Authorize(req, ch); err != nil {
+		t.Fatal(err)
+	}
+	if r := send(t, c, req); r.StatusCode != 200 {
+		t.Fatalf("got %d %s, want 200", r.StatusCode, r.Reason)
+	}
+	if n := lookup(t, s, "sip:alice@example.test"); n != 1 {
+		t.Fatalf("sip:alice@example.test has %d bindings, want 1", n)
+	}
+}
