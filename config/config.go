@@ -10,15 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/internal/confyaml"
 	"github.com/parley-sip/parley/pbx/dialplan"
-	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -91,6 +93,114 @@ type Config struct {
 	// parses it. Absent: every user dialled by name is rung through the
 	// PBX with media relayed.
 	Dialplan yaml.Node `yaml:"dialplan"`
+	// Admin is the HTTP admin server: REST API, web console, metrics
+	// (admin/README.md). Off without admin.listen.
+	Admin Admin `yaml:"admin"`
+	// Capture keeps recent SIP messages per call for the console and
+	// exports them by HEP (admin/README.md).
+	Capture Capture `yaml:"capture"`
+}
+
+// Admin configures the admin HTTP server (package admin).
+type Admin struct {
+	// Listen is host:port of the admin listener ("127.0.0.1:8080");
+	// empty turns the admin server off. A non-loopback address needs a
+	// token or users.
+	Listen string `yaml:"listen"`
+	// Token is a secret sent as "Authorization: Bearer TOKEN"; the
+	// console's login takes it too. At least 16 characters.
+	Token string `yaml:"token"`
+	// Users may log in with HTTP basic authentication; their passwords
+	// are stored hashed (see AdminUser).
+	Users []AdminUser `yaml:"users"`
+	// TLSCert and TLSKey, both set, serve the admin over HTTPS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+}
+
+// AdminUser is one admin login. PasswordHash is
+// "pbkdf2-sha256$ITERATIONS$SALT$KEY" with SALT and KEY in unpadded
+// base64 (RFC 4648 §5 URL alphabet); `parley admin-password` prints one.
+type AdminUser struct {
+	Name         string `yaml:"name"`
+	PasswordHash string `yaml:"password_hash"`
+}
+
+// String never shows the hash.
+func (u AdminUser) String() string { return "admin user " + u.Name }
+
+// Capture bounds the in-memory ring of recent SIP messages.
+type Capture struct {
+	// Off turns capture off (it is on while the admin server is).
+	Off bool `yaml:"off"`
+	// Calls is how many calls (Call-IDs) are kept, oldest dropped first
+	// (default 1000).
+	Calls int `yaml:"calls"`
+	// Bytes bounds the message bytes kept in all (default 16 MiB).
+	Bytes int `yaml:"bytes"`
+	// HEP, when set, is a host:port to which every message is sent as
+	// HEP v3 over UDP (a Homer collector), whether or not the ring is on.
+	HEP string `yaml:"hep"`
+	// HEPID is the capture agent id sent in HEP (default 2001).
+	HEPID int `yaml:"hep_id"`
+}
+
+func (a Admin) validate(errs []error) []error {
+	if a.Listen == "" {
+		if a.Token != "" || len(a.Users) > 0 || a.TLSCert != "" || a.TLSKey != "" {
+			errs = append(errs, errors.New("admin: listen is needed when admin is configured"))
+		}
+		return errs
+	}
+	host, port, err := net.SplitHostPort(a.Listen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("admin.listen: %q: %v", a.Listen, err))
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		errs = append(errs, fmt.Errorf("admin.listen: %q: bad port", a.Listen))
+	} else if !isLoopbackHost(host) && a.Token == "" && len(a.Users) == 0 {
+		errs = append(errs, fmt.Errorf("admin.listen: %s is not a loopback address: set admin.token or admin.users", a.Listen))
+	}
+	if a.Token != "" && (len(a.Token) < 16 || strings.ContainsAny(a.Token, " \t\r\n")) {
+		errs = append(errs, errors.New("admin.token: at least 16 characters, no spaces"))
+	}
+	seen := map[string]bool{}
+	for i, u := range a.Users {
+		switch {
+		case u.Name == "" || strings.ContainsAny(u.Name, ": \t"):
+			errs = append(errs, fmt.Errorf("admin.users[%d]: name %q is empty or holds ':' or spaces", i, u.Name))
+		case seen[u.Name]:
+			errs = append(errs, fmt.Errorf("admin.users[%d]: %s appears twice", i, u.Name))
+		case !strings.HasPrefix(u.PasswordHash, "pbkdf2-sha256$") || strings.Count(u.PasswordHash, "$") != 3:
+			errs = append(errs, fmt.Errorf("admin.users[%d]: %s: password_hash must be pbkdf2-sha256$ITERATIONS$SALT$KEY (parley admin-password makes one)", i, u.Name))
+		}
+		seen[u.Name] = true
+	}
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		errs = append(errs, errors.New("admin: tls_cert and tls_key go together"))
+	}
+	return errs
+}
+
+func (c Capture) validate(errs []error) []error {
+	if c.Calls < 0 || c.Bytes < 0 || c.HEPID < 0 {
+		errs = append(errs, errors.New("capture: calls, bytes and hep_id must not be negative"))
+	}
+	if c.HEP != "" {
+		if _, _, err := net.SplitHostPort(c.HEP); err != nil {
+			errs = append(errs, fmt.Errorf("capture.hep: %q: %v", c.HEP, err))
+		}
+	}
+	return errs
+}
+
+// isLoopbackHost reports whether host names only loopback addresses
+// ("localhost", 127.0.0.0/8, ::1).
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // Relay is the relay policy: a request neither from an authenticated
@@ -412,6 +522,8 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxMessageSize > 0 && c.Limits.MaxMessageSize < 1024 {
 		errs = append(errs, errors.New("limits.max_message_size: must be at least 1024"))
 	}
+	errs = c.Admin.validate(errs)
+	errs = c.Capture.validate(errs)
 	if _, err := c.DialPlan(nil); err != nil {
 		errs = append(errs, fmt.Errorf("dialplan: %w", err))
 	}

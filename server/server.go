@@ -42,12 +42,16 @@ type Server struct {
 	caps      Capabilities
 	store     location.Store
 	registrar *registrar.Registrar
-	verifier  *auth.Verifier // nil with auth: none
-	users     map[string]bool
-	router    Router
-	proxy     *proxy.Proxy
-	chain     *chain
-	guard     *guard.Guard // nil with abuse.off
+	verifier  *auth.Verifier    // nil with auth: none
+	creds     *auth.StaticStore // the verifier's store, replaced whole by SetUsers
+	// users is the set of user names, swapped whole by SetUsers while
+	// readers consult it.
+	users   atomic.Pointer[map[string]bool]
+	started time.Time
+	router  Router
+	proxy   *proxy.Proxy
+	chain   *chain
+	guard   *guard.Guard // nil with abuse.off
 	// trusted are the relay.trusted prefixes, inbound relay.inbound.
 	trusted, inbound []netip.Prefix
 
@@ -109,14 +113,16 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			Accept:    []string{"application/sdp"},
 			Supported: []string{"path"},
 		},
-		users: map[string]bool{},
+		started: time.Now(),
 	}
 	s.caps.prepare()
 	initial := map[string]bool{strings.ToLower(cfg.Domain): true, "localhost": true}
 	s.ourHosts.Store(&initial)
+	names := make(map[string]bool, len(cfg.Users))
 	for _, u := range cfg.Users {
-		s.users[u.Name] = true
+		names[u.Name] = true
 	}
+	s.users.Store(&names)
 	if err := s.openAccounts(); err != nil {
 		return nil, err
 	}
@@ -174,7 +180,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.tp.SetHandler(s.tx)
 	var userExists func(string) bool
 	if cfg.Auth == "digest" {
-		userExists = func(u string) bool { return s.users[u] }
+		userExists = s.userExists
 	}
 	secret, err := loadSecret(cfg)
 	if err != nil {
@@ -251,7 +257,8 @@ func (s *Server) openAccounts() error {
 			store.Close()
 			return err
 		}
-		userExists = func(u string) bool { return s.users[u] }
+		s.creds = st
+		userExists = s.userExists
 	} else {
 		s.log.Warn("auth: none — anyone may register and call as any user of the domain; use only in a lab", "domain", cfg.Domain)
 	}

@@ -75,6 +75,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Trace logs every message sent and received at debug level.
 	Trace bool
+	// Tap, when set, sees every message received and sent (see Tap).
+	Tap Tap
 }
 
 func (c Config) withDefaults() Config {
@@ -176,6 +178,7 @@ type Layer struct {
 	parser  sip.Parser
 	log     *slog.Logger
 	handler atomic.Pointer[Handler]
+	tapper  atomic.Pointer[Tap]
 
 	mu        sync.Mutex
 	udp       []*udpListener
@@ -204,6 +207,9 @@ func New(cfg Config) *Layer {
 	}
 	var h Handler = HandlerFunc(func(sip.Message) {})
 	l.handler.Store(&h)
+	if cfg.Tap != nil {
+		l.SetTap(cfg.Tap)
+	}
 	return l
 }
 
@@ -309,6 +315,7 @@ func (l *Layer) Shutdown(ctx context.Context) error {
 // deliver parses one message and hands it up, answering or dropping what
 // cannot be accepted. raw is only borrowed.
 func (l *Layer) deliver(raw []byte, origin sip.Origin, reply func([]byte) error) {
+	l.tap(Received, origin.Transport, origin.Local, origin.Source, raw)
 	msg, err := l.parser.Parse(raw)
 	if l.cfg.Trace {
 		l.log.Debug("recv", "transport", origin.Transport, "from", origin.Source.String(), "msg", string(raw))
@@ -399,6 +406,7 @@ func (l *Layer) rejectMalformed(msg sip.Message, err error, origin sip.Origin, r
 		l.stats.sendErrors.Add(1)
 	} else {
 		l.stats.sent.Add(1)
+		l.tap(Sent, origin.Transport, origin.Local, origin.Source, b)
 	}
 	*bp = b
 	bufPool.Put(bp)

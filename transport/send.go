@@ -189,6 +189,9 @@ func (l *Layer) send(msg sip.Message, dst Addr, local netip.AddrPort) error {
 		b := msg.AppendTo((*bp)[:0])
 		err := sock.writeTo(b, dst.AddrPort)
 		l.trace("send", dst, b)
+		if err == nil && l.tapping() {
+			l.tap(Sent, UDP, sockLocal(sock.UDPConn), dst.AddrPort, b)
+		}
 		*bp = b
 		bufPool.Put(bp)
 		if err != nil {
@@ -219,6 +222,9 @@ func (l *Layer) write(c *streamConn, msg sip.Message) error {
 	b := msg.AppendTo((*bp)[:0])
 	err := c.send(b)
 	l.trace("send", Addr{Transport: c.key.transport, AddrPort: c.key.remote}, b)
+	if err == nil {
+		l.tap(Sent, c.key.transport, c.local, c.key.remote, b)
+	}
 	*bp = b
 	bufPool.Put(bp)
 	if err != nil {

@@ -42,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return phone(args[1:], stdout, stderr)
 	case "cdr":
 		return cdrCommand(args[1:], stdout, stderr)
+	case "admin-password":
+		return adminPassword(args[1:], os.Stdin, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "parley: unknown command %q\n\n", args[0])
 		usage(stderr)
@@ -66,6 +68,7 @@ Usage:
   parley serve [flags]     run the server on embedded defaults or a config file
   parley phone ...         the softphone: call, answer, message, register
   parley cdr [flags]       print the last calls, one a line (works while the server runs)
+  parley admin-password    read a password on stdin, print its admin.users password_hash
   parley version           print the version
   parley help              print this help
 

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/parley-sip/parley/admin"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/internal/gctune"
 	"github.com/parley-sip/parley/server"
@@ -121,12 +122,33 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		fmt.Fprintln(stderr, "parley serve:", err)
 		return 1
 	}
+	var adm *admin.Server
+	if cfg.Admin.Listen != "" {
+		// Before the SIP listeners open, so that capture misses nothing.
+		if adm, err = admin.New(srv, admin.Options{Logger: log, Version: versionString()}); err != nil {
+			fmt.Fprintln(stderr, "parley serve:", err)
+			srv.Shutdown(context.Background())
+			return 1
+		}
+	}
 	if err := srv.Start(); err != nil {
 		fmt.Fprintln(stderr, "parley serve:", err)
 		return 1
 	}
 	for _, a := range srv.Addrs() {
 		fmt.Fprintf(stdout, "parley: listening on %s\n", a)
+	}
+	if adm != nil {
+		if err := adm.Start(); err != nil {
+			fmt.Fprintln(stderr, "parley serve:", err)
+			srv.Shutdown(context.Background())
+			return 1
+		}
+		scheme := "http"
+		if cfg.Admin.TLSCert != "" {
+			scheme = "https"
+		}
+		fmt.Fprintf(stdout, "parley: admin console on %s://%s/\n", scheme, adm.Addr())
 	}
 	if ready != nil {
 		ready(srv)
@@ -135,6 +157,11 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fmt.Fprintln(stdout, "parley: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
+	if adm != nil {
+		if err := adm.Shutdown(sctx); err != nil {
+			fmt.Fprintln(stderr, "parley serve: admin shutdown:", err)
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		fmt.Fprintln(stderr, "parley serve: shutdown:", err)
 		return 1
