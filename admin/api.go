@@ -725,7 +725,13 @@ func RedactCredentials(raw []byte) []byte {
 
 // redactParam replaces the value of name=... (quoted or not) in line.
 func redactParam(line []byte, name string) []byte {
-	low := bytes.ToLower(line)
+	low := make([]byte, len(line)) // ASCII only: bytes.ToLower may change the length of invalid UTF-8
+	for k, ch := range line {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		low[k] = ch
+	}
 	i := bytes.Index(low, []byte(name+"="))
 	for i > 0 && (low[i-1] != ' ' && low[i-1] != ',' && low[i-1] != '\t') {
 		j := bytes.Index(low[i+1:], []byte(name+"="))
