@@ -85,6 +85,10 @@ type options struct {
 	workers   int // parley limits.workers, 0 for the default
 }
 
+// parleyAdmin is the kind of a parley run with the admin server and
+// capture on (the -admin comparison).
+const parleyAdmin = "parley+admin"
+
 func main() {
 	ratesFlag := flag.String("rates", "", "offered rates (SIPp calls per second), comma-separated, for every scenario run (default: per scenario: options 1000,2000,4000,8000,12000; register 1000,2000,4000; register-digest 500,1000,2000; call 200,500,1000)")
 	scenarioFlag := flag.String("scenario", "all", "scenarios, comma-separated: options, register, register-digest, call; all; none (with -memory)")
@@ -100,6 +104,7 @@ func main() {
 	settle := flag.Duration("memory-settle", 5*time.Second, "wait after the last 200 before reading memory (RSS is printed every 5 s meanwhile)")
 	verbose := flag.Bool("v", false, "print server output when a step fails")
 	workers := flag.Int("parley-workers", 0, "parley's limits.workers (request handlers at once; 0: its default, 4 x GOMAXPROCS)")
+	withAdmin := flag.Bool("admin", false, "also run parley with the admin server, metrics and SIP capture on (admin: and capture: sections), to measure their cost")
 	keep := flag.Bool("keep", false, "keep the work directory (SIPp's per-second stat.csv and error logs, server configs) and print its path")
 	flag.Parse()
 
@@ -154,6 +159,9 @@ func main() {
 		fmt.Println("kamailio not running (not installed — apt-get install kamailio — or -kamailio=false): parley only")
 	}
 	kinds := []string{"parley"}
+	if *withAdmin {
+		kinds = append(kinds, parleyAdmin)
+	}
 	if o.kamailio != "" {
 		kinds = append(kinds, "kamailio")
 	}
@@ -286,7 +294,7 @@ func printScenario(sc scenario, kinds []string, all map[string][]result) {
 	for _, kind := range kinds {
 		for i, r := range all[kind] {
 			ratio := ""
-			if k := all["kamailio"]; kind == "parley" && len(k) > i && k[i].rate == r.rate && k[i].cpuPer10k() > 0 {
+			if k := all["kamailio"]; kind != "kamailio" && len(k) > i && k[i].rate == r.rate && k[i].cpuPer10k() > 0 {
 				ratio = fmt.Sprintf("%.2f", r.cpuPer10k()/k[i].cpuPer10k())
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.2f\t%.3f\t%s\t\n", kind, r.rate, r.ok, r.failed, r.retrans, r.cpu, r.cpuPer10k(), ratio)

@@ -61,7 +61,7 @@ func measureMemory(o *options, kind string, n, window int, settle time.Duration)
 
 // memory returns parley's VmRSS, or the sum of kamailio's Pss, in bytes.
 func (s *server) memory() int64 {
-	if s.kind == "parley" {
+	if s.kind != "kamailio" {
 		return procKB(fmt.Sprintf("/proc/%d/status", s.pid()), "VmRSS:") * 1024
 	}
 	var sum int64

@@ -120,7 +120,7 @@ func startServer(o *options, kind, name string, digest, optionsOnly bool) *serve
 		fatal("%v", err)
 	}
 	switch kind {
-	case "parley":
+	case "parley", parleyAdmin:
 		auth := "none"
 		if digest {
 			auth = "digest"
@@ -143,6 +143,11 @@ abuse:
 `, auth, filepath.Join(dir, "data"), s.port, s.port)
 		if o.workers > 0 {
 			cfg += fmt.Sprintf("limits:\n  workers: %d\n", o.workers)
+		}
+		if kind == parleyAdmin {
+			// The operator's view on: capture of every message into the
+			// ring (default size), the admin listener idle.
+			cfg += fmt.Sprintf("admin:\n  listen: 127.0.0.1:%d\n  token: bench-token-0123456789\n", freePort())
 		}
 		path := filepath.Join(dir, "parley.yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

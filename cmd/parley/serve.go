@@ -131,6 +131,17 @@ func serveContext(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			return 1
 		}
 	}
+	if adm == nil && cfg.Capture.HEP != "" {
+		// HEP export without the admin server.
+		hep, err := admin.NewHEPExporter(cfg.Capture.HEP, uint32(cfg.Capture.HEPID), log)
+		if err != nil {
+			fmt.Fprintln(stderr, "parley serve: capture.hep:", err)
+			srv.Shutdown(context.Background())
+			return 1
+		}
+		defer hep.Close()
+		srv.Transport().SetTap(hep)
+	}
 	if err := srv.Start(); err != nil {
 		fmt.Fprintln(stderr, "parley serve:", err)
 		return 1
