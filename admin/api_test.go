@@ -3,7 +3,17 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +23,7 @@ import (
 
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/config"
+	"github.com/parley-sip/parley/internal/peertest"
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/server"
 	"github.com/parley-sip/parley/sip"
@@ -323,5 +334,92 @@ func TestBans(t *testing.T) {
 	}
 	if code, _ := e.do("DELETE", "/api/bans/127.0.0.5", ""); code != 404 {
 		t.Errorf("unban again: %d, want 404", code)
+	}
+}
+
+// TestAdminTLS: with tls_cert and tls_key the admin speaks HTTPS only.
+func TestAdminTLS(t *testing.T) {
+	dir := t.TempDir()
+	certPath, keyPath := writeSelfSigned(t, dir)
+	cfg := testConfig(t)
+	cfg.Admin.TLSCert, cfg.Admin.TLSKey = certPath, keyPath
+	e := startEnv(t, cfg)
+	pool := x509.NewCertPool()
+	certPEM, _ := os.ReadFile(certPath)
+	pool.AppendCertsFromPEM(certPEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	req, _ := http.NewRequest("GET", "https://"+e.admin.Addr().String()+"/api/status", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("HTTPS: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("HTTPS status %d", resp.StatusCode)
+	}
+	if resp, err := http.Get(e.base + "/api/status"); err == nil {
+		if resp.StatusCode < 400 {
+			t.Errorf("plain HTTP on the TLS listener answered %d", resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+}
+
+func writeSelfSigned(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, kp := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(cp, pemEncode("CERTIFICATE", der), 0o600)
+	os.WriteFile(kp, pemEncode("PRIVATE KEY", kb), 0o600)
+	return cp, kp
+}
+
+func pemEncode(typ string, b []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})
+}
+
+// TestRegistrationsFromSIPp: users registered by a real phone (SIPp) are
+// listed with the source, transport, user agent and expiry it sent.
+func TestRegistrationsFromSIPp(t *testing.T) {
+	sipp := peertest.Need(t, "sipp", "sip-tester")
+	cfg := testConfig(t)
+	cfg.Auth = "none"
+	e := startEnv(t, cfg)
+	port := peertest.FreePort(t)
+	users := make([]string, 30)
+	for i := range users {
+		users[i] = fmt.Sprintf("u%02d", i)
+	}
+	sippRegister(t, sipp, e.sipAddr(), port, users...)
+	var p registrationsPage
+	e.getJSON("/api/registrations?limit=1000", &p)
+	if p.Total != 30 || len(p.Registrations) != 30 {
+		t.Fatalf("%d registrations listed (total %d), want 30", len(p.Registrations), p.Total)
+	}
+	r := p.Registrations[0]
+	if r.User != "u00" || r.Source != fmt.Sprintf("127.0.0.1:%d", port) || r.Transport != "UDP" || r.ExpiresIn < 590 || r.ExpiresIn > 600 {
+		t.Errorf("first registration %+v", r)
+	}
+	if code, b := e.do("DELETE", "/api/registrations/u00", ""); code != 200 {
+		t.Fatalf("unregister: %d %s", code, b)
+	}
+	e.getJSON("/api/registrations?user=u00", &p)
+	if p.Total != 0 {
+		t.Errorf("u00 still registered: %+v", p)
 	}
 }

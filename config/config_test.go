@@ -199,3 +199,48 @@ dialplan:
 		}
 	}
 }
+
+func TestAdminAndCapture(t *testing.T) {
+	c, err := Decode(strings.NewReader(`
+admin:
+  listen: 0.0.0.0:8080
+  token: 0123456789abcdef
+  users:
+    - name: ops
+      password_hash: pbkdf2-sha256$600000$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5
+capture:
+  calls: 50
+  bytes: 100000
+  hep: 127.0.0.1:9060
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admin.Listen != "0.0.0.0:8080" || len(c.Admin.Users) != 1 || c.Capture.Calls != 50 || c.Capture.HEP != "127.0.0.1:9060" {
+		t.Fatalf("%+v %+v", c.Admin, c.Capture)
+	}
+	if s := c.Admin.Users[0].String(); strings.Contains(s, "pbkdf2") {
+		t.Errorf("AdminUser.String shows the hash: %s", s)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"admin:\n  listen: 0.0.0.0:8080\n", "not a loopback address"},
+		{"admin:\n  listen: \"[::]:8080\"\n", "not a loopback address"},
+		{"admin:\n  listen: 127.0.0.1:8080\n  token: short\n", "admin.token"},
+		{"admin:\n  token: 0123456789abcdef\n", "listen is needed"},
+		{"admin:\n  listen: 127.0.0.1\n", "admin.listen"},
+		{"admin:\n  listen: 127.0.0.1:8080\n  tls_cert: a.pem\n", "tls_key"},
+		{"admin:\n  listen: 127.0.0.1:8080\n  users:\n    - name: ops\n      password_hash: plain\n", "password_hash"},
+		{"admin:\n  listen: 127.0.0.1:8080\n  tokn: x\n", "line 3"},
+		{"capture:\n  calls: -1\n", "capture"},
+		{"capture:\n  hep: nowhere\n", "capture.hep"},
+	} {
+		_, err := Decode(strings.NewReader(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%q) error %v, want mention of %q", tc.in, err, tc.want)
+		}
+	}
+	// Loopback needs no auth.
+	if _, err := Decode(strings.NewReader("admin:\n  listen: localhost:8080\n")); err != nil {
+		t.Errorf("loopback admin without auth: %v", err)
+	}
+}
