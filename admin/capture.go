@@ -27,8 +27,11 @@ const (
 // Capture implements transport.Tap.
 type Capture struct {
 	maxCalls int
-	now      func() time.Time
-	onNew    func() // called (under no lock) when a call is first seen; may be nil
+	// base is when the capture was made; messages are stamped with the
+	// monotonic time since (one clock read, half the cost of time.Now).
+	base  time.Time
+	since func() time.Duration
+	onNew func() // called (under no lock) when a call is first seen; may be nil
 
 	mu    sync.Mutex
 	buf   []byte
@@ -57,18 +60,55 @@ type CaptureStats struct {
 type capturedCall struct {
 	id    string
 	seq   uint64 // order of first appearance
-	first time.Time
-	last  time.Time
+	first time.Duration
+	last  time.Duration
 	msgs  []capturedMsg
 }
 
+// capturedMsg holds no pointers, so that the garbage collector neither
+// scans nor write-barriers the per-call slices.
 type capturedMsg struct {
 	off           int64
+	at            time.Duration // since Capture.base
 	n             int32
 	dir           transport.Direction
-	transport     string
-	at            time.Time
-	local, remote netip.AddrPort
+	transport     uint8
+	local, remote packedAddr
+}
+
+// packedAddr is a netip.AddrPort without its pointer.
+type packedAddr struct {
+	ip   [16]byte
+	port uint16
+	v4   bool
+}
+
+func pack(a netip.AddrPort) packedAddr {
+	ip := a.Addr()
+	return packedAddr{ip: ip.As16(), port: a.Port(), v4: ip.Is4() || ip.Is4In6()}
+}
+
+func (p packedAddr) unpack() netip.AddrPort {
+	if p.ip == ([16]byte{}) && p.port == 0 {
+		return netip.AddrPort{}
+	}
+	a := netip.AddrFrom16(p.ip)
+	if p.v4 {
+		a = a.Unmap()
+	}
+	return netip.AddrPortFrom(a, p.port)
+}
+
+// transports are the codes of capturedMsg.transport.
+var transports = [...]string{"", transport.UDP, transport.TCP, transport.TLS, transport.WS, transport.WSS, transport.SCTP}
+
+func transportCode(t string) uint8 {
+	for i, s := range transports {
+		if s == t {
+			return uint8(i)
+		}
+	}
+	return 0
 }
 
 // NewCapture makes a capture holding at most calls calls and bytes bytes
@@ -80,7 +120,9 @@ func NewCapture(calls, size int) *Capture {
 	if size <= 0 {
 		size = DefaultCaptureBytes
 	}
-	return &Capture{maxCalls: calls, now: time.Now, buf: make([]byte, size), calls: make(map[string]*capturedCall, calls)}
+	c := &Capture{maxCalls: calls, base: time.Now(), buf: make([]byte, size), calls: make(map[string]*capturedCall, calls)}
+	c.since = func() time.Duration { return time.Since(c.base) }
+	return c
 }
 
 // Tap implements transport.Tap: it copies raw into the ring under its
@@ -96,7 +138,7 @@ func (c *Capture) Tap(dir transport.Direction, tp string, local, remote netip.Ad
 		c.stats.tooLarge.Add(1)
 		return
 	}
-	now := c.now()
+	now := c.since()
 	isNew := false
 	c.mu.Lock()
 	// Keep each message contiguous: skip the ring's end when it does not fit.
@@ -115,7 +157,8 @@ func (c *Capture) Tap(dir transport.Direction, tp string, local, remote netip.Ad
 			c.dropOldest()
 		}
 		c.seq++
-		call = &capturedCall{id: string(id), seq: c.seq, first: now, msgs: make([]capturedMsg, 0, 8)}
+		// 16: a call through the proxy is 13-14 messages.
+		call = &capturedCall{id: string(id), seq: c.seq, first: now, msgs: make([]capturedMsg, 0, 16)}
 		c.calls[call.id] = call
 		c.order = append(c.order, call)
 		isNew = true
@@ -123,7 +166,7 @@ func (c *Capture) Tap(dir transport.Direction, tp string, local, remote netip.Ad
 	copy(c.buf[pos:], raw)
 	c.head = start + int64(n)
 	call.last = now
-	call.msgs = append(call.msgs, capturedMsg{off: start, n: int32(n), dir: dir, transport: tp, at: now, local: local, remote: remote})
+	call.msgs = append(call.msgs, capturedMsg{off: start, n: int32(n), dir: dir, transport: transportCode(tp), at: now, local: pack(local), remote: pack(remote)})
 	c.mu.Unlock()
 	c.stats.messages.Add(1)
 	if isNew && c.onNew != nil {
@@ -191,7 +234,7 @@ func (c *Capture) Calls(limit int) []CallSummary {
 	out := make([]CallSummary, 0, limit)
 	for i := len(live) - 1; i >= 0 && len(out) < limit; i-- {
 		call := live[i]
-		s := CallSummary{CallID: call.id, Seq: call.seq, First: call.first, Last: call.last, Messages: len(call.msgs)}
+		s := CallSummary{CallID: call.id, Seq: call.seq, First: c.base.Add(call.first), Last: c.base.Add(call.last), Messages: len(call.msgs)}
 		s.FirstMsg = bytes.Clone(c.bytes(call.msgs[0]))
 		for _, m := range call.msgs {
 			if code := statusCode(c.bytes(m)); code > 0 {
@@ -214,7 +257,7 @@ func (c *Capture) Messages(callID string) ([]Message, bool) {
 	}
 	out := make([]Message, len(call.msgs))
 	for i, m := range call.msgs {
-		out[i] = Message{Dir: m.dir, Transport: m.transport, At: m.at, Local: m.local, Remote: m.remote, Raw: bytes.Clone(c.bytes(m))}
+		out[i] = Message{Dir: m.dir, Transport: transports[m.transport], At: c.base.Add(m.at), Local: m.local.unpack(), Remote: m.remote.unpack(), Raw: bytes.Clone(c.bytes(m))}
 	}
 	return out, true
 }
