@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -421,5 +422,44 @@ func TestRegistrationsFromSIPp(t *testing.T) {
 	e.getJSON("/api/registrations?user=u00", &p)
 	if p.Total != 0 {
 		t.Errorf("u00 still registered: %+v", p)
+	}
+}
+
+// BenchmarkRegistrationsFirstPage100k is the console's first page of
+// registrations with 100,000 contacts in the store.
+func BenchmarkRegistrationsFirstPage100k(b *testing.B) {
+	cfg := config.Default()
+	cfg.Data = b.TempDir()
+	cfg.Listen = []string{"udp:127.0.0.1:0"}
+	cfg.Admin = config.Admin{Listen: "127.0.0.1:0", Token: testToken}
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	a, err := New(srv, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	for i := range 100000 {
+		err := srv.Store().Put(ctx, location.Binding{AOR: fmt.Sprintf("sip:u%06d@example.test", i), Contact: fmt.Sprintf("sip:u%06d@127.0.0.1:%d", i, 1024+i%60000),
+			Expires: exp, Q: location.QMax, CallID: fmt.Sprint("c", i), CSeq: 1, Source: netip.MustParseAddrPort("127.0.0.1:5070"), Transport: "UDP", UserAgent: "Bench/1", Updated: time.Now()})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	h := a.Handler()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest("GET", "/api/registrations?limit=100", nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(`"total": 100000`)) {
+			b.Fatalf("%d %.200s", rec.Code, rec.Body.Bytes())
+		}
 	}
 }

@@ -142,6 +142,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("bob's row: %q, want his source address and UDP", got)
 	}
 
+	t.Logf("registrations page fetched and drawn in %s ms", eval[string](t, ctx, `document.body.dataset.regPageMs`))
+
 	// A call: SIPp calls bob through the server; bob's SIPp answers.
 	callee, _ := peertest.SIPp{Scenario: "uas_answer", Transport: "u1", LocalPort: bobPort, Calls: 1, Timeout: 30 * time.Second}.Start(t, sipp)
 	time.Sleep(200 * time.Millisecond) // let the callee bind its port
