@@ -14,6 +14,11 @@ import (
 const (
 	DefaultCaptureCalls = 1000
 	DefaultCaptureBytes = 16 << 20
+	// MaxCallMessages bounds the messages kept per call, so that the
+	// records (about 80 bytes each) stay bounded too: at most
+	// calls × MaxCallMessages of them. A call with more is pathological
+	// (a flood on one Call-ID); its later messages are counted, not kept.
+	MaxCallMessages = 512
 )
 
 // Capture keeps the recent SIP messages of each call (by Call-ID) in one
@@ -42,7 +47,7 @@ type Capture struct {
 	seq   uint64
 
 	stats struct {
-		messages, dropped, tooLarge, noCallID, callsDropped atomic.Uint64
+		messages, dropped, tooLarge, noCallID, callsDropped, callFull atomic.Uint64
 	}
 }
 
@@ -52,6 +57,7 @@ type CaptureStats struct {
 	NoCallID     uint64 // messages without a Call-ID (not kept)
 	TooLarge     uint64 // messages larger than a quarter of the ring (not kept)
 	CallsDropped uint64 // calls dropped to make room
+	CallFull     uint64 // messages not kept because their call had MaxCallMessages
 	Calls        int    // calls held now
 	Bytes        int    // bytes between the ring's tail and head now
 	Capacity     int    // the ring's size
@@ -152,6 +158,11 @@ func (c *Capture) Tap(dir transport.Direction, tp string, local, remote netip.Ad
 		c.dropOldest()
 	}
 	call := c.calls[string(id)] // no allocation for the lookup
+	if call != nil && len(call.msgs) >= MaxCallMessages {
+		c.mu.Unlock()
+		c.stats.callFull.Add(1)
+		return
+	}
 	if call == nil {
 		for len(c.calls) >= c.maxCalls {
 			c.dropOldest()
@@ -194,7 +205,7 @@ func (c *Capture) Stats() CaptureStats {
 	defer c.mu.Unlock()
 	st := CaptureStats{
 		Messages: c.stats.messages.Load(), NoCallID: c.stats.noCallID.Load(), TooLarge: c.stats.tooLarge.Load(),
-		CallsDropped: c.stats.callsDropped.Load(), Calls: len(c.calls), Capacity: len(c.buf),
+		CallsDropped: c.stats.callsDropped.Load(), CallFull: c.stats.callFull.Load(), Calls: len(c.calls), Capacity: len(c.buf),
 	}
 	if c.first < len(c.order) {
 		st.Bytes = int(c.head - c.order[c.first].msgs[0].off)

@@ -297,3 +297,18 @@ func decodeHEP(b []byte) (map[uint16][]byte, error) {
 	}
 	return out, nil
 }
+
+// BenchmarkAdminTaps is what the admin server adds per SIP message: the
+// message counter and the capture, as installed by New.
+func BenchmarkAdminTaps(b *testing.B) {
+	golden, _ := os.ReadFile("testdata/invite.sip")
+	msgs := make([][]byte, 1000)
+	for i := range msgs {
+		msgs[i] = bytes.Replace(golden, []byte("golden-call-1"), fmt.Appendf(nil, "bench-call-%06d", i), 1)
+	}
+	taps := tee{&messageCounter{}, NewCapture(1000, 16<<20)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		taps.Tap(transport.Received, "UDP", parley, alice, msgs[i%len(msgs)])
+	}
+}

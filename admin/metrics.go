@@ -36,7 +36,7 @@ type metricDescs struct {
 	tpReceived, tpSent, tpDropped, tpStateless, tpKeepAlives, tpConnsOpen, tpConnsRejected, tpSendErrors, tpPanics desc
 	txCreated, txRetrans, txTimeouts, txRejected, txTransportErrors, txStray, txLive, txLingering                  desc
 	guardAdmitted, guardDropped, guardBans, guardBansActive, guardSources, guardUntracked                          desc
-	stageEnded, registrations, users, up, uptime                                                                   desc
+	stageEnded, registrations, users, up, uptime, requests, responses, unparsable                                  desc
 	capMessages, capSkipped, capCalls, capBytes, capCapacity, capDropped, hepSent, hepDropped                      desc
 }
 
@@ -65,6 +65,9 @@ func newMetricDescs() *metricDescs {
 		guardBansActive:   newDesc("guard_bans_active", "Bans and lock-outs in force now.", g),
 		guardSources:      newDesc("guard_sources_tracked", "Source addresses tracked by the abuse protection now.", g),
 		guardUntracked:    newDesc("guard_untracked_total", "Packets admitted uncounted because the source table was full.", c),
+		requests:          newDesc("sip_requests_total", "SIP requests seen by the transport layer, by direction, transport and method.", c, "direction", "transport", "method"),
+		responses:         newDesc("sip_responses_total", "SIP responses seen by the transport layer, by direction, transport and status code.", c, "direction", "transport", "code"),
+		unparsable:        newDesc("sip_unknown_lines_total", "Messages whose first line is neither a request nor a status line.", c),
 		stageEnded:        newDesc("sip_stage_requests_total", "Requests each stage of the server's chain ended (answered or routed).", c, "stage"),
 		registrations:     newDesc("registrations", "Unexpired registered contacts (bindings).", g),
 		users:             newDesc("users", "Accounts of the domain.", g),
@@ -130,6 +133,9 @@ func (col collector) Collect(ch chan<- prometheus.Metric) {
 		emit(m.guardSources, float64(gs.SourcesTracked))
 		emit(m.guardUntracked, float64(gs.Untracked))
 	}
+	a.counter.each(func(dir, tp, method string, n uint64) { emit(m.requests, float64(n), dir, tp, method) },
+		func(dir, tp, code string, n uint64) { emit(m.responses, float64(n), dir, tp, code) })
+	emit(m.unparsable, float64(a.counter.other.Load()))
 	for _, st := range a.srv.Stages() {
 		emit(m.stageEnded, float64(st.Ended), st.Name)
 	}
@@ -146,6 +152,7 @@ func (col collector) Collect(ch chan<- prometheus.Metric) {
 		emit(m.capMessages, float64(cs.Messages))
 		emit(m.capSkipped, float64(cs.NoCallID), "no_call_id")
 		emit(m.capSkipped, float64(cs.TooLarge), "too_large")
+		emit(m.capSkipped, float64(cs.CallFull), "call_full")
 		emit(m.capCalls, float64(cs.Calls))
 		emit(m.capBytes, float64(cs.Bytes))
 		emit(m.capCapacity, float64(cs.Capacity))

@@ -55,6 +55,7 @@ type Server struct {
 	capture   *Capture     // nil when capture is off
 	hep       *HEPExporter // nil without capture.hep
 	events    *eventHub
+	counter   *messageCounter
 	metrics   *metricDescs
 	handler   http.Handler
 	http      *http.Server
@@ -118,7 +119,8 @@ func New(srv *server.Server, opts Options) (*Server, error) {
 		return nil, err
 	}
 	a.events = newEventHub(a)
-	var taps []transport.Tap
+	a.counter = &messageCounter{}
+	taps := []transport.Tap{a.counter}
 	if !cfg.Capture.Off {
 		a.capture = NewCapture(cfg.Capture.Calls, cfg.Capture.Bytes)
 		a.capture.onNew = a.events.poke
@@ -130,10 +132,9 @@ func New(srv *server.Server, opts Options) (*Server, error) {
 		}
 		taps = append(taps, a.hep)
 	}
-	switch len(taps) {
-	case 1:
+	if len(taps) == 1 {
 		srv.Transport().SetTap(taps[0])
-	case 2:
+	} else {
 		srv.Transport().SetTap(tee(taps))
 	}
 	a.handler = a.routes()
