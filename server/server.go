@@ -1,9 +1,18 @@
 // Package server builds a running Parley server from its configuration:
-// the transport layer with its listeners, the transaction layer with its
-// worker pool, and the handler chain (request checks of RFC 3261 §8.2 and
-// §16.3, then the features) built once at start-up. Its lifecycle follows
-// net/http: Start, then Shutdown(ctx), which stops listening, answers new
-// requests with 503 and lets transactions finish until the deadline.
+// the transport layer with its listeners and abuse filter (package guard),
+// the transaction layer, and the chain of stages every new request walks
+// (stage.go): the checks of RFC 3261 §8.2 and §16.3, source policy, the
+// abuse filter, digest authentication (§22), the relay policy (§26.3.2.4,
+// policy.go), then the registrar (§10), the server itself (OPTIONS, §11) or
+// the proxy (§16). Messages that start no transaction — the ACK of a 2xx,
+// stray responses — go through one dispatcher (policy.go). A request no
+// stage may block on runs on the transport's reader goroutine; others go to
+// the transaction layer's bounded worker pool.
+//
+// Its lifecycle follows net/http: Start, then Shutdown(ctx), which stops
+// listening, answers new requests with 503, gives up outgoing requests at
+// once (so what waits for them is answered) and lets the server's own
+// transactions finish until the deadline.
 package server
 
 import (
