@@ -89,7 +89,20 @@ func same(a, b Binding) bool {
 		a.Expires.Equal(b.Expires) && a.Q == b.Q && a.CallID == b.CallID && a.CSeq == b.CSeq &&
 		a.Source == b.Source && a.Local == b.Local && a.Transport == b.Transport &&
 		a.InstanceID == b.InstanceID && a.RegID == b.RegID && a.UserAgent == b.UserAgent &&
-		a.Updated.Equal(b.Updated)
+		a.Updated.Equal(b.Updated) && a.Node == b.Node
+}
+
+// sameSet compares binding sets in order.
+func sameSet(a, b []Binding) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !same(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func mustLookup(t testing.TB, s Store, aor string) []Binding {
