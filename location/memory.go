@@ -324,7 +324,7 @@ func (m *MemoryStore) Update(ctx context.Context, aor string, fn UpdateFunc) ([]
 	now := m.clock()
 	nowNano := now.UnixNano()
 	list := sh.m[aor]
-	current := make([]Binding, 0, len(list)+1) // +1: room for the usual new contact
+	current := make([]Binding, 0, len(list))
 	for i := range list {
 		if list[i].expires > nowNano {
 			current = append(current, list[i].binding(aor))
@@ -377,19 +377,31 @@ func (m *MemoryStore) applySet(aor string, bs []Binding) {
 }
 
 // set replaces the records of aor (list, under the shard lock) by bs.
-// A binding that fn kept unchanged keeps its record: no new allocation for
-// the phones of an AOR that did not re-register.
+// A binding that fn kept unchanged keeps its record, and the slice is
+// reused when it fits: an update of an AOR allocates only for what
+// changed.
 func (m *MemoryStore) set(sh *shard, aor string, bs []Binding, list []record) {
 	if len(bs) == 0 {
 		clear(list)
 		delete(sh.m, aor)
 		return
 	}
-	recs := make([]record, len(bs))
+	var recs []record
+	if cap(list) >= len(bs) {
+		recs = list[:len(bs)]
+	} else {
+		recs = make([]record, len(bs))
+	}
+	// Overwriting recs[i] while list is searched is safe: a record already
+	// overwritten holds a binding of bs, and reusing it for an equal one is
+	// still right; an old record lost to the overwrite is only packed anew.
 	for i := range bs {
 		recs[i] = packReusing(&bs[i], list)
 	}
-	sh.m[aor] = recs
+	if len(list) > len(bs) && cap(list) >= len(bs) {
+		clear(list[len(bs):])
+	}
+	m.store(sh, aor, recs)
 }
 
 // packReusing packs b, or returns the record of list that already holds
