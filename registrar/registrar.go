@@ -75,8 +75,8 @@ type Config struct {
 
 // Registrar answers REGISTER requests.
 type Registrar struct {
-	cfg     Config
-	domains map[string]bool
+	cfg      Config
+	domains  map[string]bool
 	lastDate atomic.Pointer[sipDate] // see date
 }
 
