@@ -8,10 +8,10 @@ import (
 
 func TestStore(t *testing.T) {
 	for in, kind := range map[string]string{
-		"":                                           StoreFile,
-		"store: file\n":                              StoreFile,
-		"store: redis://127.0.0.1:6379/0\n":          StoreRedis,
-		"store: rediss://u:p@redis.example:6380/1\n": StoreRedis,
+		"":                                  StoreFile,
+		"store: file\n":                     StoreFile,
+		"store: redis://127.0.0.1:6379/0\n": StoreRedis,
+		"store: rediss://u:p@redis.example:6380/1\n":                               StoreRedis,
 		"store: postgres://parley:secret@db.example:5432/parley?sslmode=require\n": StorePostgres,
 		"store: postgresql://parley@127.0.0.1/parley\n":                            StorePostgres,
 	} {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
 )
@@ -78,9 +79,14 @@ func (s *Server) serveSIP(tx *transaction.ServerTx) {
 // connection goes to a goroutine of its own (proxy.rcontext.
 // startBranchLocked), and the responses branches bring back are relayed on
 // the reader that receives them (transaction.Layer.RequestFunc). Digest
-// checks are computation. So a call wakes no goroutine. A remote location
-// store would change this.
+// checks are computation. So a call wakes no goroutine. A shared store
+// (Redis, PostgreSQL) makes REGISTER and the proxy's lookups wait on the
+// network: then every request goes to a worker, so that a slow store never
+// holds up a reader.
 func (s *Server) inline(req *sip.Request) bool {
+	if s.cfg.Store.Kind() != config.StoreFile {
+		return false
+	}
 	if req.Method == sip.REGISTER {
 		return s.cfg.DataSync != "always"
 	}
