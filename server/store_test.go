@@ -1,12 +1,15 @@
 package server
 
 import (
+	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/internal/peertest"
+	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -64,6 +67,32 @@ func TestSharedStore(t *testing.T) {
 				t.Fatalf("node 2 sees %d bindings, %v", len(bs), err)
 			}
 
+			// Phones of one user registering through both nodes at once:
+			// every contact is kept (the store's update is atomic across
+			// nodes, not only within one).
+			var wg sync.WaitGroup
+			const phones = 8
+			for i := range phones {
+				wg.Go(func() {
+					pc, err := net.Dial("udp", addr(t, []*Server{n1, n2}[i%2], transport.UDP))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer pc.Close()
+					for cseq := 1; cseq <= 5; cseq++ {
+						if err := registerOK(pc, registerReq(pc, "alice", cseq, fmt.Sprintf("phone%d", i))); err != nil {
+							t.Errorf("phone %d: %v", i, err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if bs, err := n1.Store().Lookup(ctx, "sip:alice@example.test"); err != nil || len(bs) != phones+1 {
+				t.Fatalf("after concurrent registrations through both nodes: %d bindings, %v; want %d", len(bs), err, phones+1)
+			}
+
 			stop()
 			start := time.Now()
 			resp := send(t, c, registerReq(c, "alice", 2, "shared1"))
@@ -86,5 +115,33 @@ func TestSharedStore(t *testing.T) {
 				t.Fatal("REGISTER did not succeed again after the store came back")
 			}
 		})
+	}
+}
+
+// registerOK sends a REGISTER and waits for its 200, for goroutines (which
+// must not call t.Fatal).
+func registerOK(c net.Conn, req *sip.Request) error {
+	if _, err := c.Write([]byte(req.String())); err != nil {
+		return err
+	}
+	buf := make([]byte, 65536)
+	for {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(buf)
+		if err != nil {
+			return fmt.Errorf("no response: %w", err)
+		}
+		m, err := sip.Parse(buf[:n])
+		if err != nil {
+			return err
+		}
+		resp, ok := m.(*sip.Response)
+		if !ok || resp.StatusCode < 200 {
+			continue
+		}
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%d %s", resp.StatusCode, resp.Reason)
+		}
+		return nil
 	}
 }
