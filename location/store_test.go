@@ -3,6 +3,7 @@ package location
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -107,4 +108,26 @@ func ExampleStore() {
 	// Output:
 	// sip:bob@198.51.100.7 1
 	// sip:bob@192.0.2.4:5060 0.5
+}
+
+func ExampleMemoryStore_Update() {
+	s := NewMemoryStore(Options{})
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	desk := Binding{AOR: "sip:bob@example.com", Contact: "sip:bob@192.0.2.4:5060", Q: 500, Expires: now.Add(time.Hour), Updated: now}
+	_ = s.Put(ctx, desk)
+	// Add a phone and drop the desk in one atomic step, as a REGISTER
+	// with two Contacts does.
+	bs, err := s.Update(ctx, "sip:bob@example.com", func(cur []Binding) ([]Binding, error) {
+		cur = slices.DeleteFunc(cur, func(b Binding) bool { return b.Contact == desk.Contact })
+		return append(cur, Binding{AOR: "sip:bob@example.com", Contact: "sip:bob@198.51.100.7", Q: QMax, Expires: now.Add(time.Hour), Updated: now, Node: "node-1"}), nil
+	})
+	fmt.Println(err)
+	for _, b := range bs {
+		fmt.Println(b.Contact, b.Node)
+	}
+	// Output:
+	// <nil>
+	// sip:bob@198.51.100.7 node-1
 }
