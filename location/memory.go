@@ -319,8 +319,19 @@ func (m *MemoryStore) Update(ctx context.Context, aor string, fn UpdateFunc) ([]
 	if m.closed.Load() {
 		return nil, ErrClosed
 	}
+	next, w, err := m.update(aor, fn)
+	if err != nil {
+		return nil, err
+	}
+	return next, w.wait(ctx)
+}
+
+// update is Update under the shard lock; the deferred unlock keeps the
+// shard usable even if fn panics (the server recovers panics in handlers).
+func (m *MemoryStore) update(aor string, fn UpdateFunc) ([]Binding, *batch, error) {
 	sh := m.shard(aor)
 	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	now := m.clock()
 	nowNano := now.UnixNano()
 	list := sh.m[aor]
@@ -336,30 +347,23 @@ func (m *MemoryStore) Update(ctx context.Context, aor string, fn UpdateFunc) ([]
 		next, err = CheckSet(aor, next, now)
 	}
 	if err != nil {
-		sh.mu.Unlock()
-		return nil, err
+		return nil, nil, err
 	}
-	var w *batch
-	if m.j != nil {
-		bp := encBufs.Get().(*[]byte)
-		enc := encodeSet((*bp)[:0], aor, next)
-		if len(enc) > maxRecordLen {
-			sh.mu.Unlock()
-			*bp = enc[:0]
-			encBufs.Put(bp)
-			return nil, fmt.Errorf("%w: bindings of %s take %d bytes (max %d)", ErrInvalid, aor, len(enc), maxRecordLen)
-		}
+	if m.j == nil {
 		m.set(sh, aor, next, list)
-		w = m.log(enc)
-		*bp = enc
-		if cap(enc) <= 64<<10 {
-			encBufs.Put(bp) // the journal copied or wrote it
-		}
-	} else {
-		m.set(sh, aor, next, list)
+		return next, nil, nil
 	}
-	sh.mu.Unlock()
-	return next, w.wait(ctx)
+	bp := encBufs.Get().(*[]byte)
+	enc := encodeSet((*bp)[:0], aor, next)
+	*bp = enc[:0]
+	if cap(enc) <= 64<<10 {
+		defer encBufs.Put(bp) // the journal copies or writes the record before add returns
+	}
+	if len(enc) > maxRecordLen {
+		return nil, nil, fmt.Errorf("%w: bindings of %s take %d bytes (max %d)", ErrInvalid, aor, len(enc), maxRecordLen)
+	}
+	m.set(sh, aor, next, list)
+	return next, m.log(enc), nil
 }
 
 // applySet replays a journaled Update: the bindings of aor become bs

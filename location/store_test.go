@@ -131,3 +131,26 @@ func ExampleMemoryStore_Update() {
 	// <nil>
 	// sip:bob@198.51.100.7 node-1
 }
+
+// A panic in an UpdateFunc must not leave the AOR's shard locked.
+func TestUpdatePanicReleasesLock(t *testing.T) {
+	s := NewMemoryStore(Options{SweepInterval: -1})
+	defer s.Close()
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = s.Update(context.Background(), "sip:a@example.com", func([]Binding) ([]Binding, error) { panic("boom") })
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Update(context.Background(), "sip:a@example.com", RemoveAllFunc)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shard still locked after a panic in fn")
+	}
+}
