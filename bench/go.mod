@@ -1,6 +1,6 @@
 module github.com/parley-sip/parley/bench
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/emiago/sipgo v1.7.2
@@ -12,8 +12,8 @@ require (
 	github.com/gobwas/pool v0.2.1 // indirect
 	github.com/gobwas/ws v1.3.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	golang.org/x/sync v0.16.0 // indirect
-	golang.org/x/sys v0.24.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 replace github.com/parley-sip/parley => ../
