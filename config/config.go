@@ -11,14 +11,15 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/internal/confyaml"
 	"github.com/parley-sip/parley/pbx/dialplan"
-	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/transport"
 )
 
@@ -56,6 +57,21 @@ type Config struct {
 	// loss drops at most the last second; "always" fsyncs every change
 	// before answering (group-committed), at a much higher CPU cost.
 	DataSync string `yaml:"data_sync"`
+	// Store is where registrations live: "file" (default) is the embedded
+	// store in Data; "redis://[user:password@]host:port/db" (or rediss://
+	// for TLS) and "postgres://user:password@host:port/db?sslmode=..."
+	// (or postgresql://) are shared stores, for several servers serving
+	// one domain. See location/redis and location/postgres.
+	Store StoreURL `yaml:"store"`
+	// StorePoolSize is the most connections to a shared store (default:
+	// 10 per CPU for Redis, 4 per CPU for PostgreSQL).
+	StorePoolSize int `yaml:"store_pool_size"`
+	// StoreTimeout bounds each call to a shared store, waiting for a
+	// pooled connection included (default 1s): beyond it the REGISTER is
+	// answered 503 with Retry-After, never left hanging.
+	StoreTimeout Duration `yaml:"store_timeout"`
+	// StoreDialTimeout bounds connecting to a shared store (default 1s).
+	StoreDialTimeout Duration `yaml:"store_dial_timeout"`
 	// Registrar bounds registration lifetimes (RFC 3261 §10.3).
 	Registrar Registrar `yaml:"registrar"`
 	// Listen is where SIP is served: "udp:127.0.0.1:5060", "tcp:[::1]:5060",
@@ -218,6 +234,66 @@ type Limits struct {
 	UDPReaders               int `yaml:"udp_readers"` // sockets and reader goroutines per UDP address, default the number of CPUs
 }
 
+// StoreURL names the location store: "file", or the URL of a shared
+// store (redis://, rediss://, postgres://, postgresql://). Its String
+// hides a password.
+type StoreURL string
+
+// Store kinds, as StoreURL.Kind reports them.
+const (
+	StoreFile     = "file"
+	StoreRedis    = "redis"
+	StorePostgres = "postgres"
+)
+
+// Kind returns StoreFile, StoreRedis or StorePostgres, or "" when the
+// value is none of them.
+func (s StoreURL) Kind() string {
+	if s == "" || s == StoreFile {
+		return StoreFile
+	}
+	u, err := url.Parse(string(s))
+	if err != nil || u.Host == "" && u.Opaque == "" && u.RawQuery == "" {
+		return ""
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "redis", "rediss":
+		return StoreRedis
+	case "postgres", "postgresql":
+		return StorePostgres
+	}
+	return ""
+}
+
+// String returns the value with any password replaced by "xxxxx".
+func (s StoreURL) String() string {
+	u, err := url.Parse(string(s))
+	if err != nil || u.User == nil {
+		return string(s)
+	}
+	return u.Redacted()
+}
+
+func (s StoreURL) check() error {
+	if s.Kind() == "" {
+		return fmt.Errorf("store: %q is not file, redis://HOST:PORT/DB or postgres://USER@HOST:PORT/DB", s.String())
+	}
+	return nil
+}
+
+// UnmarshalYAML reads a store value and checks it, naming the line.
+func (s *StoreURL) UnmarshalYAML(n *yaml.Node) error {
+	var v string
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*s = StoreURL(v)
+	if err := s.check(); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
 // Duration is a time.Duration written as "500ms", "4s", "5m" (shared with
 // the feature folders configured inside this file, see internal/confyaml).
 type Duration = confyaml.Duration
@@ -229,6 +305,7 @@ func Default() *Config {
 		Auth:             "digest",
 		DigestAlgorithms: []string{"MD5"},
 		Data:             "./parley-data",
+		Store:            StoreFile,
 		Listen:           []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
 		Log:              "warn",
 	}
@@ -324,6 +401,12 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: a directory is needed"))
 	}
+	if err := c.Store.check(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.StorePoolSize < 0 {
+		errs = append(errs, errors.New("store_pool_size: must not be negative"))
+	}
 	seen := map[string]bool{}
 	for i, u := range c.Users {
 		switch {
@@ -371,7 +454,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log: %q is not one of debug, info, warn, error", c.Log))
 	}
-	for name, d := range map[string]Duration{"timers.t1": c.Timers.T1, "timers.t2": c.Timers.T2, "timers.t4": c.Timers.T4, "timers.trying": c.Timers.Trying, "limits.idle_timeout": c.Limits.IdleTimeout} {
+	for name, d := range map[string]Duration{"timers.t1": c.Timers.T1, "timers.t2": c.Timers.T2, "timers.t4": c.Timers.T4, "timers.trying": c.Timers.Trying, "limits.idle_timeout": c.Limits.IdleTimeout, "store_timeout": c.StoreTimeout, "store_dial_timeout": c.StoreDialTimeout} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}

@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -232,17 +231,13 @@ func loadTLS(c config.TLSConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
-// openAccounts opens the location store in the data directory and builds
+// openAccounts opens the location store (the data directory's or a shared one) and builds
 // the digest verifier and the registrar.
 func (s *Server) openAccounts() error {
 	cfg := s.cfg
-	opts := location.FileOptions{}
-	if cfg.DataSync != "always" {
-		opts.SyncPeriod = time.Second
-	}
-	store, err := location.OpenFile(filepath.Join(cfg.Data, "location"), opts)
+	store, err := openStore(cfg) // store.go: file, Redis or PostgreSQL
 	if err != nil {
-		return fmt.Errorf("data %s: %w", cfg.Data, err)
+		return err
 	}
 	s.store = store
 	var userExists func(string) bool
