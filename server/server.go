@@ -267,6 +267,7 @@ func (s *Server) openAccounts() error {
 		DefaultExpires: cfg.Registrar.DefaultExpires,
 		Store:          store,
 		UserExists:     userExists,
+		RetryAfter:     cfg.Limits.RetryAfter,
 	})
 	if err != nil {
 		store.Close()
