@@ -196,6 +196,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Locator:      &proxy.LocationLocator{Store: s.store, UserExists: userExists, Domain: cfg.Domain, Aliases: s.isOurs},
 		RecordRoute:  true,
 		RouteKey:     secret,
+		RetryAfter:   cfg.Limits.RetryAfter,
 		Logger:       log,
 	})
 	if err != nil {
