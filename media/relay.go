@@ -286,13 +286,12 @@ type RelayStream struct {
 // relayDirection is what happens to RTP packets from one side on their
 // way to the other.
 type relayDirection struct {
-	mapped    bool             // ptMap or xlate differ from identity: the slow-ish path
-	ptMap     [128]uint8       // payload type as received → as sent
-	xlate     [128]*[256]uint8 // payload byte rewrite per received payload type
-	hookPT    int16            // payload type given to hook, -1 none
-	hook      func(from Side, pkt []byte)
-	hookDrop  bool // the hooked packets are not forwarded
-	transcode bool
+	mapped   bool             // ptMap or xlate differ from identity: the slow-ish path
+	ptMap    [128]uint8       // payload type as received → as sent
+	xlate    [128]*[256]uint8 // payload byte rewrite per received payload type
+	hookPT   int16            // payload type given to hook, -1 none
+	hook     func(from Side, pkt []byte)
+	hookDrop bool // the hooked packets are not forwarded
 }
 
 // relaySideCounts counts packets received from one side.

@@ -228,7 +228,7 @@ func TestRelayTranscodesAndMapsPayloadTypes(t *testing.T) {
 	}
 	ulaw := make([]byte, 160)
 	EncodeUlaw(ulaw, pcm)
-	a.send(aRTP, rtpPacket(0x80|0, 1, 1, ulaw)) // marker set: kept
+	a.send(aRTP, rtpPacket(0x80, 1, 1, ulaw)) // PCMU with the marker set: kept
 	got, _ := b.recv()
 	if got[1] != 0x80|8 {
 		t.Fatalf("payload type byte %#x, want marker + 8", got[1])
