@@ -3,7 +3,6 @@ package media
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 
 	"github.com/parley-sip/parley/sip"
@@ -55,21 +54,6 @@ func NewPortAllocator(lo, hi int) (*PortAllocator, error) {
 		return nil, fmt.Errorf("media: port range %d-%d holds no even/odd pair", lo, hi)
 	}
 	return &PortAllocator{lo: first, hi: last, used: make([]bool, (last-first)/2+1)}, nil
-}
-
-// ParsePortRange reads "LO-HI" as written in the config.
-func ParsePortRange(s string) (lo, hi int, err error) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '-' {
-			lo, err1 := strconv.Atoi(s[:i])
-			hi, err2 := strconv.Atoi(s[i+1:])
-			if err1 != nil || err2 != nil {
-				break
-			}
-			return lo, hi, nil
-		}
-	}
-	return 0, 0, fmt.Errorf("port range %q is not LO-HI", s)
 }
 
 // Range returns the first and last RTP port handed out.

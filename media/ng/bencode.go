@@ -49,7 +49,9 @@ type DecodeError struct {
 	Msg    string
 }
 
-func (e *DecodeError) Error() string { return fmt.Sprintf("ng: bencode at byte %d: %s", e.Offset, e.Msg) }
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("ng: bencode at byte %d: %s", e.Offset, e.Msg)
+}
 
 // ErrTooLarge is returned for messages beyond MaxMessageSize.
 var ErrTooLarge = errors.New("ng: message too large")
