@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,8 @@ type options struct {
 	rtpenginePorts string
 	workers        int
 	cpuprofile     string
+	grBin          string
+	rounds         int
 }
 
 func main() {
@@ -54,11 +57,13 @@ func main() {
 	relaysFlag := flag.String("relays", "rtpengine,parley", "relays to compare")
 	warmup := flag.Duration("warmup", time.Second, "streaming before the measured window")
 	window := flag.Duration("window", 4*time.Second, "measured window per step")
-	maxTime := flag.Duration("max-time", 5*time.Minute, "stop starting steps after this long")
+	maxTime := flag.Duration("max-time", 8*time.Minute, "stop starting steps after this long")
 	parleyPorts := flag.String("parley-ports", "50000-59999", "Parley relay's RTP port range")
 	rtpenginePorts := flag.String("rtpengine-ports", "20000-29999", "rtpengine's RTP port range (4 ports per call)")
 	workers := flag.Int("workers", 0, "Parley relay worker goroutines (0: GOMAXPROCS)")
 	cpuprofile := flag.String("parley-cpuprofile", "", "write the Parley relay's CPU profile to this file")
+	rounds := flag.Int("rounds", 3, "measurements per relay and call count (interleaved; the summary takes medians)")
+	grBin := flag.String("parley-gr-bin", "", "relay \"parley-gr\": this binary, built with -tags relay_goroutines (a goroutine per socket instead of epoll workers)")
 	flag.Parse()
 
 	if *role == "parley-relay" {
@@ -66,7 +71,7 @@ func main() {
 		return
 	}
 	o := &options{warmup: *warmup, window: *window, maxTime: *maxTime, parleyPorts: *parleyPorts,
-		rtpenginePorts: *rtpenginePorts, workers: *workers, cpuprofile: *cpuprofile}
+		rtpenginePorts: *rtpenginePorts, workers: *workers, cpuprofile: *cpuprofile, grBin: *grBin, rounds: max(*rounds, 1)}
 	for _, s := range strings.Split(*callsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
@@ -188,6 +193,9 @@ func (t *tailBuffer) String() string {
 }
 
 func startRelay(o *options, name string) *relayProc {
+	if name == "direct" {
+		return &relayProc{name: name} // no relay: the generator's sockets send to each other (its own floor)
+	}
 	port := freeUDPPort()
 	ngAddr := fmt.Sprintf("127.0.0.1:%d", port)
 	var cmd *exec.Cmd
@@ -201,12 +209,22 @@ func startRelay(o *options, name string) *relayProc {
 		cmd = exec.Command(bin, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
 			"--listen-ng="+ngAddr, "--port-min="+lo, "--port-max="+hi, "--foreground", "--log-stderr",
 			"--num-threads=2", "--delete-delay=0")
-	case "parley":
+	case "parley", "parley-gr":
 		self, err := os.Executable()
 		if err != nil {
 			fatal("%v", err)
 		}
-		args := []string{"-role", "parley-relay", "-ng", ngAddr, "-parley-ports", o.parleyPorts, "-workers", strconv.Itoa(o.workers)}
+		if name == "parley-gr" {
+			if o.grBin == "" {
+				fatal("relay parley-gr needs -parley-gr-bin")
+			}
+			self = o.grBin
+		}
+		ports := o.parleyPorts
+		if name == "parley-gr" {
+			ports = "40000-49999" // apart from the other Parley relay running at the same time
+		}
+		args := []string{"-role", "parley-relay", "-ng", ngAddr, "-parley-ports", ports, "-workers", strconv.Itoa(o.workers)}
 		if o.cpuprofile != "" {
 			args = append(args, "-parley-cpuprofile", o.cpuprofile)
 		}
@@ -501,8 +519,6 @@ type result struct {
 	setupErr   string
 }
 
-func (r result) ok() bool { return r.setupErr == "" && r.loss < 0.1 }
-
 func runStep(lg *loadgen, p *relayProc, o *options, calls int, stepID uint32) result {
 	res := result{relay: p.name, calls: calls}
 	aPort := lg.a.LocalAddr().(*net.UDPAddr).Port
@@ -516,6 +532,11 @@ func runStep(lg *loadgen, p *relayProc, o *options, calls int, stepID uint32) re
 		}
 	}()
 	for i := range calls {
+		if p.cmd == nil { // direct
+			dstA = append(dstA, lg.b.LocalAddr().(*net.UDPAddr).AddrPort())
+			dstB = append(dstB, lg.a.LocalAddr().(*net.UDPAddr).AddrPort())
+			continue
+		}
 		id := fmt.Sprintf("bench-%d-%d", stepID, i)
 		r, err := p.ng.call(map[string]any{"command": "offer", "call-id": id, "from-tag": "caller", "sdp": offerSDP(aPort, i)})
 		if err != nil {
@@ -551,7 +572,10 @@ func runStep(lg *loadgen, p *relayProc, o *options, calls int, stepID uint32) re
 	sentCh := make(chan uint64, 1)
 	go func() { sentCh <- lg.send(ctx, dstA, dstB, stepID) }()
 	time.Sleep(o.warmup)
-	pid := p.cmd.Process.Pid
+	pid := -1
+	if p.cmd != nil {
+		pid = p.cmd.Process.Pid
+	}
 	self := os.Getpid()
 	cpu0, lg0 := cpuSeconds(pid), cpuSeconds(self)
 	t0 := time.Now()
@@ -597,63 +621,103 @@ func run(o *options) {
 	var all []result
 	stepID := uint32(1)
 	w := bufio.NewWriter(os.Stdout)
-	fmt.Fprintf(w, "%-9s %6s %9s %11s %9s %8s %8s %9s %8s\n", "relay", "calls", "pkt/s", "CPU-s/100k", "relay CPU", "loss %", "late %", "max lat", "gen CPU")
+	fmt.Fprintf(w, "%-10s %6s %9s %11s %9s %8s %8s %9s %8s\n", "relay", "calls", "pkt/s", "CPU-s/100k", "relay CPU", "loss %", "late %", "max lat", "gen CPU")
 	w.Flush()
-	for k, n := range o.calls {
-		if time.Since(begin) > o.maxTime {
-			fmt.Fprintf(w, "(-max-time %v reached: steps from %d calls skipped)\n", o.maxTime, n)
-			break
-		}
-		order := o.relays
-		if k%2 == 1 { // alternate who goes first
-			order = append([]string(nil), o.relays...)
-			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
-				order[i], order[j] = order[j], order[i]
+	k := 0
+	for _, n := range o.calls {
+		for round := 0; round < o.rounds; round++ {
+			k++
+			if time.Since(begin) > o.maxTime {
+				fmt.Fprintf(w, "(-max-time %v reached: steps from %d calls skipped)\n", o.maxTime, n)
+				printSummary(w, o, all)
+				w.Flush()
+				return
 			}
-		}
-		for _, name := range order {
-			r := runStep(lg, procs[name], o, n, stepID)
-			stepID++
-			all = append(all, r)
-			if r.setupErr != "" {
-				fmt.Fprintf(w, "%-9s %6d  setup failed: %s\n", r.relay, r.calls, r.setupErr)
-			} else {
-				fmt.Fprintf(w, "%-9s %6d %9.0f %11.3f %9.2f %8.3f %8.3f %9v %8.2f\n", r.relay, r.calls, r.pps, r.cpuPer100k, r.cpuShare, r.loss, r.late, r.maxLatency.Round(time.Millisecond), r.lgCPU)
+			order := o.relays
+			if k%2 == 1 { // alternate who goes first
+				order = append([]string(nil), o.relays...)
+				for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+					order[i], order[j] = order[j], order[i]
+				}
 			}
-			w.Flush()
-			time.Sleep(500 * time.Millisecond) // let the sockets drain before the next step
+			for _, name := range order {
+				r := runStep(lg, procs[name], o, n, stepID)
+				stepID++
+				all = append(all, r)
+				if r.setupErr != "" {
+					fmt.Fprintf(w, "%-10s %6d  setup failed: %s\n", r.relay, r.calls, r.setupErr)
+				} else {
+					fmt.Fprintf(w, "%-10s %6d %9.0f %11.3f %9.2f %8.3f %8.3f %9v %8.2f\n", r.relay, r.calls, r.pps, r.cpuPer100k, r.cpuShare, r.loss, r.late, r.maxLatency.Round(time.Millisecond), r.lgCPU)
+				}
+				w.Flush()
+				time.Sleep(500 * time.Millisecond) // let the sockets drain before the next step
+			}
 		}
 	}
 	printSummary(w, o, all)
 	w.Flush()
 }
 
+// median of the rounds of one relay at one call count: CPU per packet and
+// loss are each the median over rounds (the machine is shared; one
+// disturbed round should not decide).
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
 func printSummary(w *bufio.Writer, o *options, all []result) {
-	by := map[string]map[int]result{}
+	type agg struct{ cpu, loss []float64 }
+	by := map[string]map[int]*agg{}
 	for _, r := range all {
-		if by[r.relay] == nil {
-			by[r.relay] = map[int]result{}
+		if r.setupErr != "" {
+			continue
 		}
-		by[r.relay][r.calls] = r
+		if by[r.relay] == nil {
+			by[r.relay] = map[int]*agg{}
+		}
+		a := by[r.relay][r.calls]
+		if a == nil {
+			a = &agg{}
+			by[r.relay][r.calls] = a
+		}
+		a.cpu = append(a.cpu, r.cpuPer100k)
+		a.loss = append(a.loss, r.loss)
+	}
+	fmt.Fprintf(w, "\nmedians over rounds\n%6s", "calls")
+	for _, name := range o.relays {
+		fmt.Fprintf(w, " %12s %9s", name+" CPU", "loss %")
 	}
 	if by["parley"] != nil && by["rtpengine"] != nil {
-		fmt.Fprintf(w, "\n%6s %14s %14s %12s\n", "calls", "parley CPU/100k", "rtpengine", "parley/rtpe")
-		for _, n := range o.calls {
-			p, okp := by["parley"][n]
-			r, okr := by["rtpengine"][n]
-			if !okp || !okr || r.cpuPer100k == 0 {
-				continue
+		fmt.Fprintf(w, " %12s", "CPU parley/rtpe")
+	}
+	fmt.Fprintln(w)
+	for _, n := range o.calls {
+		fmt.Fprintf(w, "%6d", n)
+		for _, name := range o.relays {
+			if a := by[name][n]; a != nil {
+				fmt.Fprintf(w, " %12.3f %9.3f", median(a.cpu), median(a.loss))
+			} else {
+				fmt.Fprintf(w, " %12s %9s", "-", "-")
 			}
-			fmt.Fprintf(w, "%6d %14.3f %14.3f %12.2f\n", n, p.cpuPer100k, r.cpuPer100k, p.cpuPer100k/r.cpuPer100k)
 		}
+		p, r := by["parley"][n], by["rtpengine"][n]
+		if p != nil && r != nil && median(r.cpu) > 0 {
+			fmt.Fprintf(w, " %12.2f", median(p.cpu)/median(r.cpu))
+		}
+		fmt.Fprintln(w)
 	}
 	for _, name := range o.relays {
 		best := 0
 		for _, n := range o.calls {
-			if r, ok := by[name][n]; ok && r.ok() && n > best {
+			if a := by[name][n]; a != nil && median(a.loss) < 0.1 && n > best {
 				best = n
 			}
 		}
-		fmt.Fprintf(w, "%s: most calls with < 0.1%% lost or late: %d\n", name, best)
+		fmt.Fprintf(w, "%s: most calls with < 0.1%% lost or later than 50 ms (median of rounds): %d\n", name, best)
 	}
 }
