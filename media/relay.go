@@ -286,10 +286,10 @@ type RelayStream struct {
 // relayDirection is what happens to RTP packets from one side on their
 // way to the other.
 type relayDirection struct {
-	mapped   bool             // ptMap or xlate differ from identity: the slow-ish path
-	ptMap    [128]uint8       // payload type as received → as sent
-	xlate    [128]*[256]uint8 // payload byte rewrite per received payload type
-	hookPT   int16            // payload type given to hook, -1 none
+	mapped   bool       // ptMap or xlate differ from identity: the slow-ish path
+	ptMap    [128]uint8 // payload type as received → as sent
+	xlate    [128]uint8 // payload byte rewrite per received payload type: an index into g711Xlate, 0 none
+	hookPT   int16      // payload type given to hook, -1 none
 	hook     func(from Side, pkt []byte)
 	hookDrop bool // the hooked packets are not forwarded
 }
@@ -377,13 +377,13 @@ func (s *RelayStream) MapPayloadType(from Side, pt, to uint8) {
 // their payload rewritten byte by byte. With pt == to the rewrite is
 // removed.
 func (s *RelayStream) SetTranscode(from Side, pt, to uint8) error {
-	var table *[256]uint8
+	var table uint8
 	switch {
 	case pt == to && (pt == 0 || pt == 8):
 	case pt == 0 && to == 8:
-		table = &ulawToAlawTable
+		table = 1
 	case pt == 8 && to == 0:
-		table = &alawToUlawTable
+		table = 2
 	default:
 		return ErrNotG711
 	}
@@ -417,7 +417,7 @@ func (s *RelayStream) SetEventHook(from Side, pt uint8, drop bool, hook func(fro
 func (d *relayDirection) updateMapped() {
 	d.mapped = d.hook != nil
 	for pt := range d.ptMap {
-		if d.ptMap[pt] != uint8(pt) || d.xlate[pt] != nil {
+		if d.ptMap[pt] != uint8(pt) || d.xlate[pt] != 0 {
 			d.mapped = true
 		}
 	}
@@ -530,7 +530,8 @@ func (sk *relaySock) accept(pkt []byte, src *peerAddr, now int64, relatchAfter i
 				return nil
 			}
 		}
-		if tab := d.xlate[pt]; tab != nil {
+		if x := d.xlate[pt]; x != 0 {
+			tab := g711Xlate[x]
 			p, ok := rtpPayload(pkt)
 			if !ok {
 				cnt.dropped++
@@ -577,8 +578,9 @@ func b2i(b bool) int {
 	return 0
 }
 
-// ulawToAlawTable and alawToUlawTable (g711.go) rewrite one G.711 law into
-// the other, byte by byte.
+// g711Xlate are the payload rewrites of SetTranscode, by the index kept per
+// payload type (the tables are in g711.go and never change after init).
+var g711Xlate = [3]*[256]uint8{nil, &ulawToAlawTable, &alawToUlawTable}
 
 func (r *Relay) String() string {
 	return fmt.Sprintf("relay %v ports %d-%d", r.cfg.LocalAddr, r.cfg.Ports.lo, r.cfg.Ports.hi+1)

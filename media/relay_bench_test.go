@@ -3,6 +3,7 @@ package media
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 )
 
@@ -76,4 +77,32 @@ func BenchmarkRelayAccept(b *testing.B) {
 			b.Fatal("dropped")
 		}
 	}
+}
+
+// BenchmarkRelayStreamMemory reports the heap held per open relayed stream
+// (Go state only: kernel socket buffers are not counted).
+func BenchmarkRelayStreamMemory(b *testing.B) {
+	const n = 200
+	r := newTestRelay(b, 2*n, RelayConfig{Workers: 1})
+	streams := make([]*RelayStream, n)
+	var before, after runtime.MemStats
+	b.ReportAllocs()
+	for range b.N {
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range streams {
+			st, err := r.NewStream()
+			if err != nil {
+				b.Fatal(err)
+			}
+			streams[i] = st
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		for _, st := range streams {
+			st.Close()
+		}
+		clear(streams)
+	}
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "B/stream")
 }

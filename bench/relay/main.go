@@ -357,84 +357,57 @@ func sdpPort(d ng.Dict) (netip.AddrPort, error) {
 	return ap, nil
 }
 
-// The load generator: the callers' side sends from socket A, the callees'
-// from socket B; every call's packets carry the send time and the step.
+// The load generator: the callers' side sends from socket a, the callees'
+// from socket b; every packet carries its stream, send time and step. One
+// goroutine does everything on a 1 ms tick: send what is due, then drain
+// what arrived (so latency is measured to within the tick).
 type loadgen struct {
-	a, b   *net.UDPConn
-	sa, sb *mmsgSock
-	epoch  time.Time
+	a, b  *rawSock
+	epoch time.Time
 
-	step                atomic.Uint32
-	wStart, wEnd        atomic.Int64 // window, ns since epoch
-	onTime, late, stray atomic.Uint64
-	maxLatency          atomic.Int64
+	step         atomic.Uint32
+	wStart, wEnd atomic.Int64 // window, ns since epoch
+
+	// Owned by the generator goroutine while a step runs.
+	onTime, late, stray uint64
+	maxLatency          int64
 }
 
 func newLoadgen() *loadgen {
 	lg := &loadgen{epoch: time.Now()}
-	for _, c := range []**net.UDPConn{&lg.a, &lg.b} {
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			fatal("%v", err)
-		}
-		rc, _ := u.SyscallConn()
-		rc.Control(func(fd uintptr) {
-			// Root may exceed rmem_max; otherwise the kernel caps it.
-			if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 64<<20) != nil {
-				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<20)
-			}
-			if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUFFORCE, 16<<20) != nil {
-				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 16<<20)
-			}
-		})
-		*c = u
+	var err error
+	if lg.a, err = newRawSock(); err != nil {
+		fatal("%v", err)
 	}
-	lg.sa, lg.sb = newMmsgSock(lg.a), newMmsgSock(lg.b)
+	if lg.b, err = newRawSock(); err != nil {
+		fatal("%v", err)
+	}
 	lg.wStart.Store(1 << 62)
-	go lg.receive(newMmsgSock(lg.a))
-	go lg.receive(newMmsgSock(lg.b))
+	lg.wEnd.Store(1 << 62)
 	return lg
 }
 
 func (lg *loadgen) now() int64 { return int64(time.Since(lg.epoch)) }
 
-func (lg *loadgen) receive(s *mmsgSock) {
-	for {
-		n, err := s.recv()
-		if err != nil {
-			return
-		}
-		now := lg.now()
-		step := lg.step.Load()
-		ws, we := lg.wStart.Load(), lg.wEnd.Load()
-		var onTime, late, stray uint64
-		for i := range n {
-			p := s.packet(i)
-			if len(p) != 172 {
-				stray++
-				continue
-			}
-			sent := int64(beUint64(p[12:]))
-			if beUint32(p[20:]) != step {
-				continue
-			}
-			if sent < ws || sent >= we {
-				continue
-			}
-			lat := now - sent
-			if lat <= int64(50*time.Millisecond) {
-				onTime++
-			} else {
-				late++
-			}
-			if lat > lg.maxLatency.Load() {
-				lg.maxLatency.Store(lat)
-			}
-		}
-		lg.onTime.Add(onTime)
-		lg.late.Add(late)
-		lg.stray.Add(stray)
+func (lg *loadgen) receive(p []byte) {
+	if len(p) != 172 {
+		lg.stray++
+		return
 	}
+	if beUint32(p[20:]) != lg.step.Load() {
+		return // a late packet of an earlier step
+	}
+	sent := int64(beUint64(p[12:]))
+	if sent < lg.wStart.Load() || sent >= lg.wEnd.Load() {
+		return
+	}
+	lat := lg.now() - sent
+	if lat <= int64(50*time.Millisecond) {
+		lg.onTime++
+	} else {
+		lg.late++
+	}
+	lg.maxLatency = max(lg.maxLatency, lat)
 }
 
 func beUint64(b []byte) uint64 {
@@ -454,16 +427,17 @@ func putBE32(b []byte, v uint32) {
 	}
 }
 
-// send streams until ctx ends: 50 packets a second on each of the
-// destinations, spread evenly in time; it returns the packets stamped
-// inside the window.
-func (lg *loadgen) send(ctx context.Context, dstA, dstB []netip.AddrPort, step uint32) uint64 {
+// run streams until ctx ends: 50 packets a second on each of the
+// destinations, spread evenly in time, and receives what comes back. It
+// returns the packets stamped inside the window.
+func (lg *loadgen) run(ctx context.Context, dstA, dstB []netip.AddrPort, step uint32) uint64 {
 	n := len(dstA)
 	streams := 2 * n
 	rate := float64(streams) * 50 // packets per second
 	start := time.Now()
 	var sent, inWindow uint64
 	var seq uint32
+	recv := lg.receive
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -479,14 +453,12 @@ func (lg *loadgen) send(ctx context.Context, dstA, dstB []netip.AddrPort, step u
 			if j == 0 {
 				seq++
 			}
-			var s *mmsgSock
-			var dst netip.AddrPort
+			var p []byte
 			if j < n {
-				s, dst = lg.sa, dstA[j]
+				p = lg.a.queue(dstA[j])
 			} else {
-				s, dst = lg.sb, dstB[j-n]
+				p = lg.b.queue(dstB[j-n])
 			}
-			p := s.queue(dst)
 			p[0], p[1] = 0x80, 0
 			p[2], p[3] = byte(seq>>8), byte(seq)
 			putBE32(p[4:], seq*160)
@@ -497,13 +469,12 @@ func (lg *loadgen) send(ctx context.Context, dstA, dstB []netip.AddrPort, step u
 			if now >= ws && now < we {
 				inWindow++
 			}
-			if s.full() {
-				s.flush()
-			}
 			sent++
 		}
-		lg.sa.flush()
-		lg.sb.flush()
+		lg.a.flush()
+		lg.b.flush()
+		lg.a.drain(recv)
+		lg.b.drain(recv)
 	}
 }
 
@@ -521,8 +492,8 @@ type result struct {
 
 func runStep(lg *loadgen, p *relayProc, o *options, calls int, stepID uint32) result {
 	res := result{relay: p.name, calls: calls}
-	aPort := lg.a.LocalAddr().(*net.UDPAddr).Port
-	bPort := lg.b.LocalAddr().(*net.UDPAddr).Port
+	aPort := int(lg.a.addr.Port())
+	bPort := int(lg.b.addr.Port())
 	dstA := make([]netip.AddrPort, 0, calls) // where callers send (the relay's caller-facing port)
 	dstB := make([]netip.AddrPort, 0, calls)
 	ids := make([]string, 0, calls)
@@ -533,8 +504,8 @@ func runStep(lg *loadgen, p *relayProc, o *options, calls int, stepID uint32) re
 	}()
 	for i := range calls {
 		if p.cmd == nil { // direct
-			dstA = append(dstA, lg.b.LocalAddr().(*net.UDPAddr).AddrPort())
-			dstB = append(dstB, lg.a.LocalAddr().(*net.UDPAddr).AddrPort())
+			dstA = append(dstA, lg.b.addr)
+			dstB = append(dstB, lg.a.addr)
 			continue
 		}
 		id := fmt.Sprintf("bench-%d-%d", stepID, i)
@@ -565,12 +536,10 @@ func runStep(lg *loadgen, p *relayProc, o *options, calls int, stepID uint32) re
 	lg.step.Store(stepID)
 	lg.wStart.Store(1 << 62)
 	lg.wEnd.Store(1 << 62)
-	lg.onTime.Store(0)
-	lg.late.Store(0)
-	lg.maxLatency.Store(0)
+	lg.onTime, lg.late, lg.maxLatency = 0, 0, 0
 	ctx, cancel := context.WithCancel(context.Background())
 	sentCh := make(chan uint64, 1)
-	go func() { sentCh <- lg.send(ctx, dstA, dstB, stepID) }()
+	go func() { sentCh <- lg.run(ctx, dstA, dstB, stepID) }()
 	time.Sleep(o.warmup)
 	pid := -1
 	if p.cmd != nil {
@@ -587,9 +556,8 @@ func runStep(lg *loadgen, p *relayProc, o *options, calls int, stepID uint32) re
 	el := time.Since(t0).Seconds()
 	time.Sleep(100 * time.Millisecond) // packets stamped at the end of the window still count
 	cancel()
-	inWindow := <-sentCh
-	time.Sleep(100 * time.Millisecond)
-	onTime, late := lg.onTime.Load(), lg.late.Load()
+	inWindow := <-sentCh // the generator goroutine has stopped: its counters are ours
+	onTime, late := lg.onTime, lg.late
 	got := onTime + late
 	res.pps = float64(got) / el
 	if got > 0 {
@@ -602,7 +570,7 @@ func runStep(lg *loadgen, p *relayProc, o *options, calls int, stepID uint32) re
 		res.loss = 100 * float64(max(lost, 0)) / float64(inWindow)
 		res.late = 100 * float64(late) / float64(inWindow)
 	}
-	res.maxLatency = time.Duration(lg.maxLatency.Load())
+	res.maxLatency = time.Duration(lg.maxLatency)
 	return res
 }
 

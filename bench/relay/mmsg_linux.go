@@ -2,16 +2,18 @@ package main
 
 import (
 	"encoding/binary"
-	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"unsafe"
 )
 
-// The load generator's batched UDP I/O: sendmmsg to many destinations from
-// one socket, recvmmsg of everything queued, raw system calls through the
-// runtime poller (as media's relay does), so the generator costs little
-// of the two cores it shares with the relays.
+// The load generator's UDP I/O: raw non-blocking sockets that are not in
+// the Go runtime's poller, written with sendmmsg (many destinations per
+// call) and drained with recvmmsg on the generator's 1 ms tick. Nobody
+// waits on these sockets, so a relay's send to them wakes no thread: on
+// loopback that wake-up would be charged to the relay's CPU, which a relay
+// sending to phones on other machines never pays.
 
 const (
 	sysRECVMMSG = 299 // linux/amd64
@@ -25,30 +27,47 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
-type mmsgSock struct {
-	c  *net.UDPConn
-	rc syscall.RawConn
+type rawSock struct {
+	fd   int
+	addr netip.AddrPort
 
-	tx     [batch]mmsghdr
-	txIov  [batch]syscall.Iovec
-	txName [batch]syscall.RawSockaddrInet4
-	txN    int
-	txOff  int
-	txBuf  [batch][]byte
+	tx      [batch]mmsghdr
+	txIov   [batch]syscall.Iovec
+	txName  [batch]syscall.RawSockaddrInet4
+	txBuf   [batch][172]byte
+	txN     int
+	dropped uint64 // packets the kernel refused (send buffer full)
 
-	rx     [batch]mmsghdr
-	rxIov  [batch]syscall.Iovec
-	rxBuf  [batch][2048]byte
-	rxN    int
-	sendFn func(fd uintptr) bool
-	recvFn func(fd uintptr) bool
+	rx    [batch]mmsghdr
+	rxIov [batch]syscall.Iovec
+	rxBuf [batch][2048]byte
 }
 
-func newMmsgSock(c *net.UDPConn) *mmsgSock {
-	rc, _ := c.SyscallConn()
-	s := &mmsgSock{c: c, rc: rc}
+func newRawSock() (*rawSock, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		return nil, os.NewSyscallError("bind", err)
+	}
+	// Root may exceed rmem_max/wmem_max; otherwise the kernel caps it.
+	if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 32<<20) != nil {
+		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<20)
+	}
+	if syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUFFORCE, 16<<20) != nil {
+		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 16<<20)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	s := &rawSock{fd: fd, addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))}
 	for i := range batch {
-		s.txBuf[i] = make([]byte, 172)
+		s.txIov[i].Base = &s.txBuf[i][0]
+		s.txIov[i].SetLen(172)
 		s.tx[i].hdr.Iov = &s.txIov[i]
 		s.tx[i].hdr.Iovlen = 1
 		s.tx[i].hdr.Name = (*byte)(unsafe.Pointer(&s.txName[i]))
@@ -58,72 +77,56 @@ func newMmsgSock(c *net.UDPConn) *mmsgSock {
 		s.rx[i].hdr.Iov = &s.rxIov[i]
 		s.rx[i].hdr.Iovlen = 1
 	}
-	s.sendFn = s.sendmmsg
-	s.recvFn = s.recvmmsg
-	return s
+	return s, nil
 }
 
-// queue adds one packet for dst; flush sends the queue.
-func (s *mmsgSock) queue(dst netip.AddrPort) []byte {
+// queue adds a packet for dst and returns its buffer; it flushes a full
+// batch first.
+func (s *rawSock) queue(dst netip.AddrPort) []byte {
+	if s.txN == batch {
+		s.flush()
+	}
 	i := s.txN
 	s.txName[i] = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: dst.Addr().As4()}
 	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&s.txName[i].Port))[:], dst.Port())
 	s.txN++
-	return s.txBuf[i]
+	return s.txBuf[i][:]
 }
 
-func (s *mmsgSock) full() bool { return s.txN == batch }
-
-func (s *mmsgSock) flush() {
-	if s.txN == 0 {
-		return
+// flush sends the queued packets.
+func (s *rawSock) flush() {
+	off := 0
+	for off < s.txN {
+		r, _, e := syscall.RawSyscall6(sysSENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.tx[off])), uintptr(s.txN-off), syscall.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			off += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			s.dropped += uint64(s.txN - off)
+			off = s.txN
+		default:
+			off++ // a destination with a pending ICMP error
+		}
 	}
-	for i := range s.txN {
-		s.txIov[i].Base = &s.txBuf[i][0]
-		s.txIov[i].SetLen(len(s.txBuf[i]))
-	}
-	s.txOff = 0
-	s.rc.Write(s.sendFn)
 	s.txN = 0
 }
 
-func (s *mmsgSock) sendmmsg(fd uintptr) bool {
-	for s.txOff < s.txN {
-		r, _, e := syscall.RawSyscall6(sysSENDMMSG, fd, uintptr(unsafe.Pointer(&s.tx[s.txOff])), uintptr(s.txN-s.txOff), syscall.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			s.txOff += int(r)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false // the poller calls again when there is buffer space
-		default:
-			s.txOff++ // skip a destination with a pending ICMP error
-		}
-	}
-	return true
-}
-
-// recv waits for and reads a batch; it returns the packets.
-func (s *mmsgSock) recv() (int, error) {
-	err := s.rc.Read(s.recvFn)
-	return s.rxN, err
-}
-
-func (s *mmsgSock) recvmmsg(fd uintptr) bool {
+// drain reads everything queued, calling fn for each datagram.
+func (s *rawSock) drain(fn func(p []byte)) {
 	for {
-		r, _, e := syscall.RawSyscall6(sysRECVMMSG, fd, uintptr(unsafe.Pointer(&s.rx[0])), batch, syscall.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			s.rxN = int(r)
-			return true
-		case syscall.EINTR:
+		r, _, e := syscall.RawSyscall6(sysRECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.rx[0])), batch, syscall.MSG_DONTWAIT, 0, 0)
+		if e == syscall.EINTR {
 			continue
-		case syscall.EAGAIN:
-			return false
 		}
-		s.rxN = 0
-		return true
+		if e != 0 {
+			return
+		}
+		for i := range int(r) {
+			fn(s.rxBuf[i][:s.rx[i].n])
+		}
+		if int(r) < batch {
+			return
+		}
 	}
 }
-
-func (s *mmsgSock) packet(i int) []byte { return s.rxBuf[i][:s.rx[i].n] }
