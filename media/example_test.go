@@ -131,7 +131,7 @@ func ExampleRelayCall() {
 	offer, _ := sdp.Parse([]byte("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" +
 		"m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
 	call := relay.NewCall()
-	defer call.Close() // at BYE: sockets closed, ports back to the allocator
+	defer call.Close()                                // at BYE: sockets closed, ports back to the allocator
 	toCallee, err := call.Rewrite(media.SideA, offer) // the INVITE's offer, for the callee leg
 	if err != nil {
 		panic(err) // a *sip.StatusError 503 when the port range is exhausted
