@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -107,6 +108,8 @@ type Config struct {
 	// parses it. Absent: every user dialled by name is rung through the
 	// PBX with media relayed.
 	Dialplan yaml.Node `yaml:"dialplan"`
+	// Media configures the media relay of anchored calls.
+	Media Media `yaml:"media"`
 }
 
 // Relay is the relay policy: a request neither from an authenticated
@@ -294,6 +297,59 @@ func (s *StoreURL) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// Media configures the media relay (package media) and its rtpengine-style
+// ng control listener (package media/ng).
+type Media struct {
+	// RTPPorts is the UDP port range of relayed and terminated media,
+	// "LO-HI": RTP on even ports, RTCP on the odd port above. Default
+	// 30000-39999 (apart from rtpengine's customary 20000-29999 and from
+	// the ranges tests use, so a relay never forwards another's packets).
+	// Each relayed stream takes two pairs, so 10,000 ports hold 2,500
+	// audio calls.
+	RTPPorts PortRange `yaml:"rtp_ports"`
+	// NGListen is the UDP address of the ng control protocol, e.g.
+	// "127.0.0.1:2223"; empty (the default) serves none. Keep it on
+	// loopback or a private network: ng has no authentication.
+	NGListen string `yaml:"ng_listen"`
+}
+
+// PortRange is an inclusive UDP port range written "LO-HI".
+type PortRange struct {
+	Lo, Hi int
+}
+
+// UnmarshalYAML reads "LO-HI".
+func (p *PortRange) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: port range must be a string LO-HI", n.Line)
+	}
+	lo, hi, ok := parsePortRange(s)
+	if !ok {
+		return fmt.Errorf("line %d: bad port range %q (want LO-HI, e.g. 30000-39999)", n.Line, s)
+	}
+	if lo < 1024 || hi > 65535 || hi-lo < 3 {
+		return fmt.Errorf("line %d: port range %q must lie in 1024-65535 and hold at least two even/odd pairs", n.Line, s)
+	}
+	*p = PortRange{Lo: lo, Hi: hi}
+	return nil
+}
+
+// MarshalYAML writes "LO-HI".
+func (p PortRange) MarshalYAML() (any, error) { return p.String(), nil }
+
+func (p PortRange) String() string { return strconv.Itoa(p.Lo) + "-" + strconv.Itoa(p.Hi) }
+
+func parsePortRange(s string) (lo, hi int, ok bool) {
+	a, b, found := strings.Cut(strings.TrimSpace(s), "-")
+	if !found {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	return lo, hi, err1 == nil && err2 == nil
+}
+
 // Duration is a time.Duration written as "500ms", "4s", "5m" (shared with
 // the feature folders configured inside this file, see internal/confyaml).
 type Duration = confyaml.Duration
@@ -308,6 +364,7 @@ func Default() *Config {
 		Store:            StoreFile,
 		Listen:           []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
 		Log:              "warn",
+		Media:            Media{RTPPorts: PortRange{Lo: 30000, Hi: 39999}},
 	}
 }
 
@@ -497,6 +554,16 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.DialPlan(nil); err != nil {
 		errs = append(errs, fmt.Errorf("dialplan: %w", err))
+	}
+	if m := c.Media.RTPPorts; m.Lo < 1024 || m.Hi > 65535 || m.Hi-m.Lo < 3 {
+		errs = append(errs, fmt.Errorf("media.rtp_ports: %s must lie in 1024-65535 and hold at least two even/odd pairs", m))
+	}
+	if a := c.Media.NGListen; a != "" {
+		if ap, err := netip.ParseAddrPort(a); err != nil || ap.Port() == 0 {
+			errs = append(errs, fmt.Errorf("media.ng_listen: %q is not IP:PORT", a))
+		} else if p := int(ap.Port()); p >= c.Media.RTPPorts.Lo && p <= c.Media.RTPPorts.Hi {
+			errs = append(errs, fmt.Errorf("media.ng_listen: port %d lies inside media.rtp_ports %s", p, c.Media.RTPPorts))
+		}
 	}
 	return errors.Join(errs...)
 }
