@@ -42,14 +42,7 @@ func flowHex(ap netip.AddrPort) string {
 }
 
 func TestRelayPolicy(t *testing.T) {
-	s, err := New(digestConfig(t, t.TempDir(), "udp:127.0.0.1:0"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(shutdownCtx()) })
+	s, _ := startGuarded(t)
 	victim := listenVictim(t)
 	va := victim.LocalAddr().(*net.UDPAddr).AddrPort()
 	server := addr(t, s, transport.UDP)
@@ -106,14 +99,7 @@ func toTag(req string) string {
 }
 
 func TestInviteChallengeKeepsNoState(t *testing.T) {
-	s, err := New(digestConfig(t, t.TempDir(), "udp:127.0.0.1:0"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(shutdownCtx()) })
+	s, _ := startGuarded(t)
 	c, err := net.Dial("udp", addr(t, s, transport.UDP))
 	if err != nil {
 		t.Fatal(err)

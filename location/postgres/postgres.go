@@ -297,25 +297,11 @@ func (s *Store) Update(ctx context.Context, aor string, fn location.UpdateFunc) 
 		if tag.RowsAffected() == 1 {
 			return next, nil
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := location.Backoff(ctx, attempt, 200*time.Microsecond); err != nil {
 			return nil, s.fail(err)
 		}
 	}
 	return nil, location.ErrConflict
-}
-
-// backoff waits a random time that grows with the attempt (at most 5ms),
-// so that writers who collided do not collide again in step.
-func backoff(ctx context.Context, attempt int) error {
-	limit := min(time.Duration(attempt+1)*200*time.Microsecond, 5*time.Millisecond)
-	t := time.NewTimer(rand.N(limit) + 1)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Put implements location.Store.
