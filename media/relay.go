@@ -84,7 +84,8 @@ type Relay struct {
 type RelayConfig struct {
 	// LocalAddr is the IP address the relay's sockets bind to and, unless
 	// AdvertiseAddr is set, the address written into rewritten SDP.
-	// Required (IPv4 or IPv6; one family per relay).
+	// Required (IPv4 or IPv6; one family per relay); 0.0.0.0 or :: binds
+	// every address and then needs AdvertiseAddr.
 	LocalAddr netip.Addr
 	// AdvertiseAddr is the address put in SDP c= lines when it differs
 	// from LocalAddr (a relay behind a 1:1 NAT).
@@ -151,8 +152,14 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		return nil, errors.New("media: relay needs a PortAllocator")
 	}
 	if !cfg.AdvertiseAddr.IsValid() {
+		if cfg.LocalAddr.IsUnspecified() {
+			// 0.0.0.0 in a c= line means hold (RFC 3264 §8.4): the SDP
+			// needs a real address.
+			return nil, errors.New("media: a relay bound to an unspecified address needs an AdvertiseAddr")
+		}
 		cfg.AdvertiseAddr = cfg.LocalAddr
 	}
+	cfg.AdvertiseAddr = cfg.AdvertiseAddr.Unmap()
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}

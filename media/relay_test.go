@@ -405,3 +405,25 @@ func TestRelayCallRewrite(t *testing.T) {
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+func TestNewRelayChecksConfig(t *testing.T) {
+	ports := testPorts(t, 2)
+	for _, cfg := range []RelayConfig{
+		{Ports: ports},
+		{LocalAddr: loopback4},
+		{LocalAddr: netip.IPv4Unspecified(), Ports: ports},
+	} {
+		if r, err := NewRelay(cfg); err == nil {
+			r.Close()
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
+	r, err := NewRelay(RelayConfig{LocalAddr: netip.IPv4Unspecified(), AdvertiseAddr: loopback4, Ports: ports})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Addr() != loopback4 {
+		t.Fatal(r.Addr())
+	}
+}
