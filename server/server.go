@@ -34,6 +34,8 @@ import (
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/media"
+	"github.com/parley-sip/parley/media/ng"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -60,6 +62,10 @@ type Server struct {
 	trusted, inbound []netip.Prefix
 
 	relayRefused, acksDropped atomic.Uint64
+
+	// relay and ng serve media.ng_listen (media.go); nil without it.
+	relay *media.Relay
+	ng    *ng.Server
 	// ourHosts is the set of hosts that name this server (domain,
 	// localhost, listener addresses), swapped whole once the listeners are
 	// bound: reader goroutines consult it while Start is still running.
@@ -292,6 +298,10 @@ func (s *Server) Start() error {
 			return fmt.Errorf("listen %s: %w", l, err)
 		}
 	}
+	if err := s.startMedia(); err != nil {
+		s.tp.Shutdown(context.Background())
+		return err
+	}
 	hosts := map[string]bool{strings.ToLower(s.cfg.Domain): true, "localhost": true}
 	for _, a := range s.tp.LocalAddrs() {
 		hosts[a.AddrPort.Addr().String()] = true
@@ -316,7 +326,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errTx := s.tx.Shutdown(ctx)
 		errTp := s.tp.Shutdown(ctx)
 		errStore := s.store.Close()
-		s.shutdownErr = errors.Join(errTx, errTp, errStore)
+		errMedia := s.stopMedia()
+		s.shutdownErr = errors.Join(errTx, errTp, errStore, errMedia)
 	})
 	return s.shutdownErr
 }
