@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -58,6 +59,21 @@ type Config struct {
 	// loss drops at most the last second; "always" fsyncs every change
 	// before answering (group-committed), at a much higher CPU cost.
 	DataSync string `yaml:"data_sync"`
+	// Store is where registrations live: "file" (default) is the embedded
+	// store in Data; "redis://[user:password@]host:port/db" (or rediss://
+	// for TLS) and "postgres://user:password@host:port/db?sslmode=..."
+	// (or postgresql://) are shared stores, for several servers serving
+	// one domain. See location/redis and location/postgres.
+	Store StoreURL `yaml:"store"`
+	// StorePoolSize is the most connections to a shared store (default:
+	// 10 per CPU for Redis, 4 per CPU for PostgreSQL).
+	StorePoolSize int `yaml:"store_pool_size"`
+	// StoreTimeout bounds each call to a shared store, waiting for a
+	// pooled connection included (default 1s): beyond it the REGISTER is
+	// answered 503 with Retry-After, never left hanging.
+	StoreTimeout Duration `yaml:"store_timeout"`
+	// StoreDialTimeout bounds connecting to a shared store (default 1s).
+	StoreDialTimeout Duration `yaml:"store_dial_timeout"`
 	// Registrar bounds registration lifetimes (RFC 3261 §10.3).
 	Registrar Registrar `yaml:"registrar"`
 	// Listen is where SIP is served: "udp:127.0.0.1:5060", "tcp:[::1]:5060",
@@ -93,6 +109,8 @@ type Config struct {
 	// parses it. Absent: every user dialled by name is rung through the
 	// PBX with media relayed.
 	Dialplan yaml.Node `yaml:"dialplan"`
+	// Media configures the media relay of anchored calls.
+	Media Media `yaml:"media"`
 	// Admin is the HTTP admin server: REST API, web console, metrics
 	// (admin/README.md). Off without admin.listen.
 	Admin Admin `yaml:"admin"`
@@ -328,6 +346,119 @@ type Limits struct {
 	UDPReaders               int `yaml:"udp_readers"` // sockets and reader goroutines per UDP address, default the number of CPUs
 }
 
+// StoreURL names the location store: "file", or the URL of a shared
+// store (redis://, rediss://, postgres://, postgresql://). Its String
+// hides a password.
+type StoreURL string
+
+// Store kinds, as StoreURL.Kind reports them.
+const (
+	StoreFile     = "file"
+	StoreRedis    = "redis"
+	StorePostgres = "postgres"
+)
+
+// Kind returns StoreFile, StoreRedis or StorePostgres, or "" when the
+// value is none of them.
+func (s StoreURL) Kind() string {
+	if s == "" || s == StoreFile {
+		return StoreFile
+	}
+	u, err := url.Parse(string(s))
+	if err != nil || u.Host == "" && u.Opaque == "" && u.RawQuery == "" {
+		return ""
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "redis", "rediss":
+		return StoreRedis
+	case "postgres", "postgresql":
+		return StorePostgres
+	}
+	return ""
+}
+
+// String returns the value with any password replaced by "xxxxx".
+func (s StoreURL) String() string {
+	u, err := url.Parse(string(s))
+	if err != nil || u.User == nil {
+		return string(s)
+	}
+	return u.Redacted()
+}
+
+func (s StoreURL) check() error {
+	if s.Kind() == "" {
+		return fmt.Errorf("store: %q is not file, redis://HOST:PORT/DB or postgres://USER@HOST:PORT/DB", s.String())
+	}
+	return nil
+}
+
+// UnmarshalYAML reads a store value and checks it, naming the line.
+func (s *StoreURL) UnmarshalYAML(n *yaml.Node) error {
+	var v string
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*s = StoreURL(v)
+	if err := s.check(); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	return nil
+}
+
+// Media configures the media relay (package media) and its rtpengine-style
+// ng control listener (package media/ng).
+type Media struct {
+	// RTPPorts is the UDP port range of relayed and terminated media,
+	// "LO-HI": RTP on even ports, RTCP on the odd port above. Default
+	// 30000-39999 (apart from rtpengine's customary 20000-29999 and from
+	// the ranges tests use, so a relay never forwards another's packets).
+	// Each relayed stream takes two pairs, so 10,000 ports hold 2,500
+	// audio calls.
+	RTPPorts PortRange `yaml:"rtp_ports"`
+	// NGListen is the UDP address of the ng control protocol, e.g.
+	// "127.0.0.1:2223"; empty (the default) serves none. Keep it on
+	// loopback or a private network: ng has no authentication.
+	NGListen string `yaml:"ng_listen"`
+}
+
+// PortRange is an inclusive UDP port range written "LO-HI".
+type PortRange struct {
+	Lo, Hi int
+}
+
+// UnmarshalYAML reads "LO-HI".
+func (p *PortRange) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: port range must be a string LO-HI", n.Line)
+	}
+	lo, hi, ok := parsePortRange(s)
+	if !ok {
+		return fmt.Errorf("line %d: bad port range %q (want LO-HI, e.g. 30000-39999)", n.Line, s)
+	}
+	if lo < 1024 || hi > 65535 || hi-lo < 3 {
+		return fmt.Errorf("line %d: port range %q must lie in 1024-65535 and hold at least two even/odd pairs", n.Line, s)
+	}
+	*p = PortRange{Lo: lo, Hi: hi}
+	return nil
+}
+
+// MarshalYAML writes "LO-HI".
+func (p PortRange) MarshalYAML() (any, error) { return p.String(), nil }
+
+func (p PortRange) String() string { return strconv.Itoa(p.Lo) + "-" + strconv.Itoa(p.Hi) }
+
+func parsePortRange(s string) (lo, hi int, ok bool) {
+	a, b, found := strings.Cut(strings.TrimSpace(s), "-")
+	if !found {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	return lo, hi, err1 == nil && err2 == nil
+}
+
 // Duration is a time.Duration written as "500ms", "4s", "5m" (shared with
 // the feature folders configured inside this file, see internal/confyaml).
 type Duration = confyaml.Duration
@@ -339,8 +470,10 @@ func Default() *Config {
 		Auth:             "digest",
 		DigestAlgorithms: []string{"MD5"},
 		Data:             "./parley-data",
+		Store:            StoreFile,
 		Listen:           []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"},
 		Log:              "warn",
+		Media:            Media{RTPPorts: PortRange{Lo: 30000, Hi: 39999}},
 	}
 }
 
@@ -434,6 +567,12 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: a directory is needed"))
 	}
+	if err := c.Store.check(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.StorePoolSize < 0 {
+		errs = append(errs, errors.New("store_pool_size: must not be negative"))
+	}
 	seen := map[string]bool{}
 	for i, u := range c.Users {
 		switch {
@@ -481,7 +620,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log: %q is not one of debug, info, warn, error", c.Log))
 	}
-	for name, d := range map[string]Duration{"timers.t1": c.Timers.T1, "timers.t2": c.Timers.T2, "timers.t4": c.Timers.T4, "timers.trying": c.Timers.Trying, "limits.idle_timeout": c.Limits.IdleTimeout} {
+	for name, d := range map[string]Duration{"timers.t1": c.Timers.T1, "timers.t2": c.Timers.T2, "timers.t4": c.Timers.T4, "timers.trying": c.Timers.Trying, "limits.idle_timeout": c.Limits.IdleTimeout, "store_timeout": c.StoreTimeout, "store_dial_timeout": c.StoreDialTimeout} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
@@ -526,6 +665,16 @@ func (c *Config) Validate() error {
 	errs = c.Capture.validate(errs)
 	if _, err := c.DialPlan(nil); err != nil {
 		errs = append(errs, fmt.Errorf("dialplan: %w", err))
+	}
+	if m := c.Media.RTPPorts; m.Lo < 1024 || m.Hi > 65535 || m.Hi-m.Lo < 3 {
+		errs = append(errs, fmt.Errorf("media.rtp_ports: %s must lie in 1024-65535 and hold at least two even/odd pairs", m))
+	}
+	if a := c.Media.NGListen; a != "" {
+		if ap, err := netip.ParseAddrPort(a); err != nil || ap.Port() == 0 {
+			errs = append(errs, fmt.Errorf("media.ng_listen: %q is not IP:PORT", a))
+		} else if p := int(ap.Port()); p >= c.Media.RTPPorts.Lo && p <= c.Media.RTPPorts.Hi {
+			errs = append(errs, fmt.Errorf("media.ng_listen: port %d lies inside media.rtp_ports %s", p, c.Media.RTPPorts))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -200,6 +200,32 @@ dialplan:
 	}
 }
 
+func TestMedia(t *testing.T) {
+	c, err := Decode(strings.NewReader("media:\n  rtp_ports: 40000-40999\n  ng_listen: 127.0.0.1:2223\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Media.RTPPorts != (PortRange{40000, 40999}) || c.Media.NGListen != "127.0.0.1:2223" {
+		t.Fatalf("%+v", c.Media)
+	}
+	if d := Default(); d.Media.RTPPorts != (PortRange{30000, 39999}) || d.Media.NGListen != "" {
+		t.Fatalf("defaults %+v", d.Media)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"media:\n  rtp_ports: 40000\n", "line 2"},
+		{"media:\n  rtp_ports: lots\n", "line 2"},
+		{"media:\n\n  rtp_ports: 100-200\n", "line 3"},
+		{"media:\n  rtp_ports: 40000-40001\n", "two even/odd pairs"},
+		{"media:\n  rtp_port: 40000-40999\n", "line 2"},
+		{"media:\n  ng_listen: localhost\n", "media.ng_listen"},
+		{"media:\n  ng_listen: 127.0.0.1:30001\n", "inside media.rtp_ports"},
+	} {
+		_, err := Decode(strings.NewReader(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%q) error %v, want mention of %q", tc.in, err, tc.want)
+		}
+	}
+}
 func TestAdminAndCapture(t *testing.T) {
 	c, err := Decode(strings.NewReader(`
 admin:

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"github.com/parley-sip/parley/internal/cputime"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -11,12 +12,12 @@ import (
 // packets at the end of the benchmark, under the given name ("admitted",
 // "dropped"). Call it after the set-up.
 func reportCPU(b *testing.B, what string) {
-	start := cpuTime()
+	start := cputime.Process()
 	b.Cleanup(func() {
 		if start == 0 || b.N == 0 {
 			return
 		}
-		perPacket := float64(cpuTime()-start) / float64(b.N)
+		perPacket := float64(cputime.Process()-start) / float64(b.N)
 		b.ReportMetric(perPacket, "cpu-ns/"+what+"-packet")
 		b.ReportMetric(perPacket*10000/1000, "cpu-µs/10k-"+what)
 	})

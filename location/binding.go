@@ -23,8 +23,13 @@ const QMax = 1000
 // Limits on one binding, so that a record always fits the journal's framing
 // and one misbehaving client cannot make a binding huge.
 const (
-	MaxFieldLen = 4096 // longest contact, params, Call-ID, instance or User-Agent
+	MaxFieldLen = 4096 // longest contact, params, Call-ID, instance, User-Agent or node
 	MaxPath     = 32   // most Path values kept per binding
+
+	// MaxBindings is the most bindings one AOR may hold. No user has that
+	// many phones; the bound keeps one AOR's update, its record and the
+	// 200 OK listing it small whatever a client sends.
+	MaxBindings = 256
 )
 
 // Binding is one contact address registered for an address-of-record
@@ -59,6 +64,12 @@ type Binding struct {
 
 	UserAgent string    // User-Agent of the REGISTER, for listings (an admin page)
 	Updated   time.Time // when the binding was last written
+
+	// Node names the server (one `parley serve` of a cluster) that holds
+	// the phone's connection or flow, the one the REGISTER arrived on:
+	// another node reaches a TCP, TLS or WebSocket phone through it. ""
+	// on a single server.
+	Node string
 }
 
 // Flow reports whether the binding is keyed by instance-id and reg-id
@@ -99,6 +110,24 @@ type Store interface {
 	// RemoveAll removes every binding of aor (Contact: * with Expires: 0).
 	RemoveAll(ctx context.Context, aor string) error
 
+	// Update changes the bindings of aor atomically: fn gets the current
+	// unexpired bindings (in Lookup order) and returns the set to store in
+	// their place, and no other change to aor lands between what fn saw
+	// and what is stored, in this process or in any other sharing the
+	// store. So two servers registering one user at once never lose a
+	// contact. Update returns the set stored, unexpired bindings only, in
+	// Lookup order.
+	//
+	// fn owns the slice it gets and may modify and return it. Every
+	// binding it returns must have AOR aor and be valid (else ErrInvalid
+	// and nothing changes); expired ones are dropped; more than
+	// MaxBindings is ErrInvalid. When fn returns an error nothing changes
+	// and Update returns that error. A store may call fn more than once
+	// (a shared store that found another writer's change retries with the
+	// new bindings), so fn must have no effect but its result; and fn must
+	// not call the store, which may hold a lock while fn runs.
+	Update(ctx context.Context, aor string, fn UpdateFunc) ([]Binding, error)
+
 	// Count returns the number of unexpired bindings.
 	Count(ctx context.Context) (int, error)
 
@@ -111,12 +140,28 @@ type Store interface {
 	Close() error
 }
 
+// UpdateFunc computes the new bindings of an AOR from its current ones;
+// see Store.Update.
+type UpdateFunc func(current []Binding) ([]Binding, error)
+
 // Errors returned by stores.
 var (
 	ErrClosed  = errors.New("location: store closed")
 	ErrInvalid = errors.New("location: invalid binding")
 	ErrLocked  = errors.New("location: data directory in use by another process")
 	ErrCorrupt = errors.New("location: corrupt data file")
+
+	// ErrUnavailable wraps every failure to reach a shared store (Redis,
+	// PostgreSQL): refused or lost connection, time-out, pool exhausted,
+	// a server error. It is temporary by nature: the registrar answers
+	// 503 with Retry-After, and the store reconnects by itself once the
+	// server is back.
+	ErrUnavailable = errors.New("location: store unavailable")
+
+	// ErrConflict is returned by Update on a shared store when other
+	// writers kept changing the AOR between its read and its write, more
+	// times than it retries. Temporary as well.
+	ErrConflict = errors.New("location: too many concurrent updates of one AOR")
 )
 
 // CanonicalAOR returns the address-of-record of a To URI in the canonical
@@ -214,7 +259,7 @@ func validate(b *Binding) (sip.URI, error) {
 	if len(b.Path) > MaxPath {
 		return u, fmt.Errorf("%w: %d Path values (max %d)", ErrInvalid, len(b.Path), MaxPath)
 	}
-	for _, s := range [...]string{b.AOR, b.Contact, b.Params, b.CallID, b.InstanceID, b.UserAgent, b.Transport} {
+	for _, s := range [...]string{b.AOR, b.Contact, b.Params, b.CallID, b.InstanceID, b.UserAgent, b.Transport, b.Node} {
 		if len(s) > MaxFieldLen {
 			return u, fmt.Errorf("%w: field longer than %d bytes", ErrInvalid, MaxFieldLen)
 		}

@@ -20,7 +20,9 @@ import (
 // and is dropped: its Put had not returned, nobody was told it was durable.
 //
 // Fields are uvarint-length-prefixed strings and (u)varint numbers; an
-// AddrPort is its MarshalBinary form with a length prefix. A binary format
+// AddrPort is its MarshalBinary form with a length prefix. A put record
+// ends with the binding's Node when it has one: records written before
+// bindings had a node end before it, and still read. A binary format
 // rather than JSON lines because a snapshot of 100,000 bindings is written
 // and read at every start and compaction, and should cost milliseconds.
 
@@ -29,11 +31,15 @@ const (
 	opRemove    byte = 2 // AOR and contact URI
 	opRemoveAll byte = 3 // AOR
 	opEnd       byte = 4 // snapshot trailer: the number of put records before it
+	opSet       byte = 5 // AOR and its whole binding set (Update)
 )
 
 const (
 	frameHeaderLen = 8
-	maxRecordLen   = 1 << 20 // far above any valid binding (see MaxFieldLen, MaxPath)
+	// maxRecordLen bounds one record, far above any valid binding (see
+	// MaxFieldLen, MaxPath) and above a set of MaxBindings bindings of
+	// realistic size (an Update whose record would be larger fails).
+	maxRecordLen = 16 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -46,8 +52,9 @@ var (
 // entry is one decoded record.
 type entry struct {
 	op    byte
-	b     Binding // opPut: the binding; opRemove: AOR and Contact; opRemoveAll: AOR
-	count uint64  // opEnd
+	b     Binding   // opPut: the binding; opRemove: AOR and Contact; opRemoveAll, opSet: AOR
+	set   []Binding // opSet
+	count uint64    // opEnd
 }
 
 // beginFrame reserves a frame header; endFrame fills it in once the payload
@@ -83,6 +90,15 @@ func encodePut(dst []byte, b *Binding) []byte {
 	dst, start := beginFrame(dst)
 	dst = append(dst, opPut)
 	dst = appendString(dst, b.AOR)
+	dst = appendFields(dst, b)
+	if b.Node != "" {
+		dst = appendString(dst, b.Node)
+	}
+	return endFrame(dst, start)
+}
+
+// appendFields appends every field of b but its AOR and Node.
+func appendFields(dst []byte, b *Binding) []byte {
 	dst = appendString(dst, b.Contact)
 	dst = appendString(dst, b.Params)
 	dst = appendString(dst, b.CallID)
@@ -100,7 +116,54 @@ func encodePut(dst []byte, b *Binding) []byte {
 	for _, p := range b.Path {
 		dst = appendString(dst, p)
 	}
+	return dst
+}
+
+// appendSet appends a binding set: its count, then each binding's fields
+// and node.
+func appendSet(dst []byte, bs []Binding) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(bs)))
+	for i := range bs {
+		dst = appendFields(dst, &bs[i])
+		dst = appendString(dst, bs[i].Node)
+	}
+	return dst
+}
+
+// encodeSet appends a framed record that sets the bindings of aor to bs.
+func encodeSet(dst []byte, aor string, bs []Binding) []byte {
+	dst, start := beginFrame(dst)
+	dst = append(dst, opSet)
+	dst = appendString(dst, aor)
+	dst = appendSet(dst, bs)
 	return endFrame(dst, start)
+}
+
+// setFormat is the first byte of AppendBindings' output, so that a stored
+// set written by a later version can be told apart.
+const setFormat byte = 1
+
+// AppendBindings appends the binary form of the binding set of one AOR,
+// as the shared stores keep it (one value per AOR): a format byte, then
+// the bindings in the journal's field encoding. The AOR is left out: it is
+// the key the set is stored under.
+func AppendBindings(dst []byte, bs []Binding) []byte {
+	dst = append(dst, setFormat)
+	return appendSet(dst, bs)
+}
+
+// ParseBindings decodes what AppendBindings wrote, setting each binding's
+// AOR to aor. Bad data is an ErrCorrupt error, never a panic.
+func ParseBindings(aor string, data []byte) ([]Binding, error) {
+	if len(data) == 0 || data[0] != setFormat {
+		return nil, fmt.Errorf("%w: binding set: unknown format", ErrCorrupt)
+	}
+	d := decoder{p: data[1:]}
+	bs := d.set(aor)
+	if d.err == nil && len(d.p) != 0 {
+		d.fail("binding set: trailing bytes")
+	}
+	return bs, d.err
 }
 
 func encodeRemove(dst []byte, aor, contact string) []byte {
@@ -229,6 +292,46 @@ func (d *decoder) addrPort(what string) netip.AddrPort {
 
 func timeOf(n int64) time.Time { return fromUnixNano(n) }
 
+// fields decodes what appendFields wrote.
+func (d *decoder) fields(b *Binding) {
+	b.Contact = d.string("contact")
+	b.Params = d.string("params")
+	b.CallID = d.string("Call-ID")
+	b.InstanceID = d.string("instance")
+	b.UserAgent = d.string("User-Agent")
+	b.Transport = d.string("transport")
+	b.CSeq = uint32(d.bounded("CSeq", 1<<32-1))
+	b.RegID = uint32(d.bounded("reg-id", 1<<32-1))
+	b.Q = int(d.bounded("q", QMax))
+	b.Expires = timeOf(d.varint("expires"))
+	b.Updated = timeOf(d.varint("updated"))
+	b.Source = d.addrPort("source")
+	b.Local = d.addrPort("local")
+	n := d.bounded("path count", MaxPath)
+	for range n {
+		b.Path = append(b.Path, d.string("path"))
+	}
+}
+
+// set decodes what appendSet wrote.
+func (d *decoder) set(aor string) []Binding {
+	n := d.bounded("binding count", MaxBindings)
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	bs := make([]Binding, 0, min(n, uint64(len(d.p))/8+1)) // no trust in n before the bytes are there
+	for range n {
+		b := Binding{AOR: aor}
+		d.fields(&b)
+		b.Node = d.string("node")
+		if d.err != nil {
+			return nil
+		}
+		bs = append(bs, b)
+	}
+	return bs
+}
+
 // decodePayload decodes one record payload. It never panics, whatever the
 // bytes (FuzzDecodeJournal checks that).
 func decodePayload(p []byte) (entry, error) {
@@ -240,25 +343,14 @@ func decodePayload(p []byte) (entry, error) {
 	d := decoder{p: p[1:]}
 	switch e.op {
 	case opPut:
-		b := &e.b
-		b.AOR = d.string("AOR")
-		b.Contact = d.string("contact")
-		b.Params = d.string("params")
-		b.CallID = d.string("Call-ID")
-		b.InstanceID = d.string("instance")
-		b.UserAgent = d.string("User-Agent")
-		b.Transport = d.string("transport")
-		b.CSeq = uint32(d.bounded("CSeq", 1<<32-1))
-		b.RegID = uint32(d.bounded("reg-id", 1<<32-1))
-		b.Q = int(d.bounded("q", QMax))
-		b.Expires = timeOf(d.varint("expires"))
-		b.Updated = timeOf(d.varint("updated"))
-		b.Source = d.addrPort("source")
-		b.Local = d.addrPort("local")
-		n := d.bounded("path count", MaxPath)
-		for range n {
-			b.Path = append(b.Path, d.string("path"))
+		e.b.AOR = d.string("AOR")
+		d.fields(&e.b)
+		if len(d.p) > 0 {
+			e.b.Node = d.string("node")
 		}
+	case opSet:
+		e.b.AOR = d.string("AOR")
+		e.set = d.set(e.b.AOR)
 	case opRemove:
 		e.b.AOR = d.string("AOR")
 		e.b.Contact = d.string("contact")

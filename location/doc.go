@@ -11,7 +11,14 @@
 // (RFC 5626 §5, RFC 3581).
 //
 // A [Store] is the interface the registrar writes through and the proxy reads
-// from (Lookup, §16.5 target determination). Two implementations live here:
+// from (Lookup, §16.5 target determination). The registrar's write is
+// [Store.Update]: it hands the store a function from the current bindings of
+// one AOR to the new ones, and the store applies it atomically — under the
+// AOR's shard lock here, as a version-checked compare-and-set in the shared
+// stores — so that two servers registering one user at once never lose a
+// contact (the §10.3 step 7 checks and the writes are one step). Each
+// binding records the [Binding.Node] that holds the phone's connection.
+// Two implementations live here:
 //
 //   - [MemoryStore]: sharded maps under mutexes, packed records. For tests, and
 //     as the in-memory index of the file store.
@@ -24,8 +31,11 @@
 //     temp file, fsync and rename; an flock'ed lock file keeps two servers
 //     off one data directory.
 //
-// Stores for clusters (Redis, PostgreSQL) are to implement the same
-// interface; none exists yet.
+// Stores for clusters implement the same interface: location/redis and
+// location/postgres, which keep one value per AOR in the form of
+// [AppendBindings]. Their failures wrap [ErrUnavailable] (the registrar
+// answers 503 with Retry-After). Every store passes the conformance suite in
+// location/storetest.
 //
 // Bindings expire on a clock ([Options.Clock], injectable for tests):
 // lookups never return an expired binding, and a sweeper goroutine drops

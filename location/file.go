@@ -452,6 +452,8 @@ func (s *FileStore) apply(e *entry) {
 		_ = m.remove(ctx, e.b.AOR, e.b.Contact, nil)
 	case opRemoveAll:
 		_ = m.removeAll(ctx, e.b.AOR, nil)
+	case opSet:
+		m.applySet(e.b.AOR, e.set)
 	}
 }
 

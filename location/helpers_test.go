@@ -33,28 +33,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// storeKind builds a fresh store of one kind on a clock.
-type storeKind struct {
-	name string
-	open func(t testing.TB, clock func() time.Time) Store
-}
-
-var storeKinds = []storeKind{
-	{"memory", func(t testing.TB, clock func() time.Time) Store {
-		s := NewMemoryStore(Options{Clock: clock, SweepInterval: -1})
-		t.Cleanup(func() { s.Close() })
-		return s
-	}},
-	{"file", func(t testing.TB, clock func() time.Time) Store {
-		s, err := OpenFile(t.TempDir(), FileOptions{Options: Options{Clock: clock, SweepInterval: -1}, SyncInterval: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}},
-}
-
 // testBinding is a realistic binding: the i-th phone of user u.
 func testBinding(now time.Time, u, i int) Binding {
 	return Binding{
@@ -89,7 +67,20 @@ func same(a, b Binding) bool {
 		a.Expires.Equal(b.Expires) && a.Q == b.Q && a.CallID == b.CallID && a.CSeq == b.CSeq &&
 		a.Source == b.Source && a.Local == b.Local && a.Transport == b.Transport &&
 		a.InstanceID == b.InstanceID && a.RegID == b.RegID && a.UserAgent == b.UserAgent &&
-		a.Updated.Equal(b.Updated)
+		a.Updated.Equal(b.Updated) && a.Node == b.Node
+}
+
+// sameSet compares binding sets in order.
+func sameSet(a, b []Binding) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !same(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func mustLookup(t testing.TB, s Store, aor string) []Binding {
@@ -106,14 +97,6 @@ func mustPut(t testing.TB, s Store, b Binding) {
 	if err := s.Put(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func contacts(bs []Binding) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = b.Contact
-	}
-	return out
 }
 
 // snapshotAll collects every binding of a store keyed by AOR and contact.

@@ -2,9 +2,11 @@ package location
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"iter"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +70,7 @@ type record struct {
 	ua        unique.Handle[string]
 	path      unique.Handle[string] // Path values joined by '\n'
 	transport unique.Handle[string]
+	node      unique.Handle[string]
 	source    netip.AddrPort
 	local     netip.AddrPort
 	expires   int64 // Unix nanoseconds
@@ -129,6 +132,7 @@ func pack(b *Binding) record {
 		ua:        intern(b.UserAgent),
 		path:      intern(strings.Join(b.Path, "\n")),
 		transport: intern(b.Transport),
+		node:      intern(b.Node),
 		source:    b.Source,
 		local:     b.Local,
 		expires:   unixNano(b.Expires),
@@ -152,6 +156,7 @@ func (r *record) binding(aor string) Binding {
 		RegID:      r.regID,
 		UserAgent:  handleValue(r.ua),
 		Updated:    fromUnixNano(r.updated),
+		Node:       handleValue(r.node),
 	}
 	if p := handleValue(r.path); p != "" {
 		b.Path = strings.Split(p, "\n")
@@ -273,6 +278,10 @@ func (m *MemoryStore) put(ctx context.Context, b *Binding, u *sip.URI, enc []byt
 	sh := m.shard(b.AOR)
 	sh.mu.Lock()
 	list := sh.m[b.AOR]
+	if len(list) >= MaxBindings && rec.expires > now && !m.roomFor(list, u, b, now) {
+		sh.mu.Unlock()
+		return fmt.Errorf("%w: AOR already has %d bindings (max %d)", ErrInvalid, len(list), MaxBindings)
+	}
 	n := 0
 	for _, r := range list {
 		if !r.matches(u, b.InstanceID, b.RegID) {
@@ -289,6 +298,139 @@ func (m *MemoryStore) put(ctx context.Context, b *Binding, u *sip.URI, enc []byt
 	w := m.log(enc)
 	sh.mu.Unlock()
 	return w.wait(ctx)
+}
+
+// roomFor reports whether putting b into a full list keeps it within
+// MaxBindings: b replaces what it matches, and expired records go.
+func (m *MemoryStore) roomFor(list []record, u *sip.URI, b *Binding, now int64) bool {
+	kept := 0
+	for i := range list {
+		if list[i].expires > now && !list[i].matches(u, b.InstanceID, b.RegID) {
+			kept++
+		}
+	}
+	return kept < MaxBindings
+}
+
+// Update implements Store: fn runs under the AOR's shard lock, so it sees
+// and replaces the bindings with nothing in between; a FileStore journals
+// the new set as one record.
+func (m *MemoryStore) Update(ctx context.Context, aor string, fn UpdateFunc) ([]Binding, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	next, w, err := m.update(aor, fn)
+	if err != nil {
+		return nil, err
+	}
+	return next, w.wait(ctx)
+}
+
+// update is Update under the shard lock; the deferred unlock keeps the
+// shard usable even if fn panics (the server recovers panics in handlers).
+func (m *MemoryStore) update(aor string, fn UpdateFunc) ([]Binding, *batch, error) {
+	sh := m.shard(aor)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := m.clock()
+	nowNano := now.UnixNano()
+	list := sh.m[aor]
+	current := make([]Binding, 0, len(list))
+	for i := range list {
+		if list[i].expires > nowNano {
+			current = append(current, list[i].binding(aor))
+		}
+	}
+	SortBindings(current)
+	next, err := fn(current)
+	if err == nil {
+		next, err = CheckSet(aor, next, now)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.j == nil {
+		m.set(sh, aor, next, list)
+		return next, nil, nil
+	}
+	bp := encBufs.Get().(*[]byte)
+	enc := encodeSet((*bp)[:0], aor, next)
+	*bp = enc[:0]
+	if cap(enc) <= 64<<10 {
+		defer encBufs.Put(bp) // the journal copies or writes the record before add returns
+	}
+	if len(enc) > maxRecordLen {
+		return nil, nil, fmt.Errorf("%w: bindings of %s take %d bytes (max %d)", ErrInvalid, aor, len(enc), maxRecordLen)
+	}
+	m.set(sh, aor, next, list)
+	return next, m.log(enc), nil
+}
+
+// applySet replays a journaled Update: the bindings of aor become bs
+// (those still valid and unexpired), without journaling.
+func (m *MemoryStore) applySet(aor string, bs []Binding) {
+	if aor == "" {
+		return
+	}
+	now := m.clock().UnixNano()
+	bs = slices.DeleteFunc(bs, func(b Binding) bool { return unixNano(b.Expires) <= now || ValidBinding(&b) != nil || b.AOR != aor })
+	sh := m.shard(aor)
+	sh.mu.Lock()
+	m.set(sh, aor, bs, sh.m[aor])
+	sh.mu.Unlock()
+}
+
+// set replaces the records of aor (list, under the shard lock) by bs.
+// A binding that fn kept unchanged keeps its record, and the slice is
+// reused when it fits: an update of an AOR allocates only for what
+// changed.
+func (m *MemoryStore) set(sh *shard, aor string, bs []Binding, list []record) {
+	if len(bs) == 0 {
+		clear(list)
+		delete(sh.m, aor)
+		return
+	}
+	var recs []record
+	if cap(list) >= len(bs) {
+		recs = list[:len(bs)]
+	} else {
+		recs = make([]record, len(bs))
+	}
+	// Overwriting recs[i] while list is searched is safe: a record already
+	// overwritten holds a binding of bs, and reusing it for an equal one is
+	// still right; an old record lost to the overwrite is only packed anew.
+	for i := range bs {
+		recs[i] = packReusing(&bs[i], list)
+	}
+	if len(list) > len(bs) && cap(list) >= len(bs) {
+		clear(list[len(bs):])
+	}
+	m.store(sh, aor, recs)
+}
+
+// packReusing packs b, or returns the record of list that already holds
+// exactly b.
+func packReusing(b *Binding, list []record) record {
+	for i := range list {
+		if list[i].holds(b) {
+			return list[i]
+		}
+	}
+	return pack(b)
+}
+
+// holds reports whether r is the packed form of b (without the AOR).
+func (r *record) holds(b *Binding) bool {
+	if r.cseq != b.CSeq || r.regID != b.RegID || int(r.q) != b.Q || r.source != b.Source || r.local != b.Local ||
+		r.expires != unixNano(b.Expires) || r.updated != unixNano(b.Updated) ||
+		r.contact() != b.Contact || r.params() != b.Params || r.callID() != b.CallID || r.instance() != b.InstanceID ||
+		handleValue(r.ua) != b.UserAgent || handleValue(r.transport) != b.Transport || handleValue(r.node) != b.Node {
+		return false
+	}
+	if len(b.Path) == 0 {
+		return r.path == zeroHandle
+	}
+	return handleValue(r.path) == strings.Join(b.Path, "\n")
 }
 
 // store sets the list of an AOR, deleting the key when it is empty and

@@ -2,230 +2,11 @@ package location
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 )
-
-const aor = "sip:alice@example.com"
-
-// b makes a minimal binding for aor on the clock's now.
-func bnd(clk *fakeClock, contact string, expires time.Duration, q int) Binding {
-	now := clk.Now()
-	return Binding{AOR: aor, Contact: contact, Expires: now.Add(expires), Q: q, CallID: "c1", CSeq: 1, Updated: now}
-}
-
-type step func(t *testing.T, s Store, clk *fakeClock) error
-
-func put(contact string, expires time.Duration, q int) step {
-	return func(t *testing.T, s Store, clk *fakeClock) error {
-		return s.Put(context.Background(), bnd(clk, contact, expires, q))
-	}
-}
-
-func putB(f func(clk *fakeClock) Binding) step {
-	return func(t *testing.T, s Store, clk *fakeClock) error { return s.Put(context.Background(), f(clk)) }
-}
-
-func remove(contact string) step {
-	return func(t *testing.T, s Store, clk *fakeClock) error {
-		return s.Remove(context.Background(), aor, contact)
-	}
-}
-
-func removeAll() step {
-	return func(t *testing.T, s Store, clk *fakeClock) error { return s.RemoveAll(context.Background(), aor) }
-}
-
-func advance(d time.Duration) step {
-	return func(t *testing.T, s Store, clk *fakeClock) error { clk.Advance(d); return nil }
-}
-
-func flow(contact, instance string, regID uint32) func(*fakeClock) Binding {
-	return func(clk *fakeClock) Binding {
-		b := bnd(clk, contact, time.Hour, QMax)
-		b.InstanceID, b.RegID = instance, regID
-		return b
-	}
-}
-
-func TestStoreTable(t *testing.T) {
-	cases := []struct {
-		name    string
-		steps   []step
-		want    []string // contacts of Lookup(aor), in order
-		wantErr error    // error of the last step
-	}{
-		{name: "empty", want: []string{}},
-		{name: "add", steps: []step{put("sip:a@192.0.2.1", time.Hour, QMax)}, want: []string{"sip:a@192.0.2.1"}},
-		{
-			name: "refresh same URI by §19.1.4",
-			steps: []step{
-				put("sip:a@HOST.example;transport=udp", time.Hour, QMax),
-				put("sip:a@host.example;transport=UDP", 2*time.Hour, 500),
-			},
-			want: []string{"sip:a@host.example;transport=UDP"},
-		},
-		{
-			name: "different port is a different contact",
-			steps: []step{
-				put("sip:a@host.example", time.Hour, QMax),
-				put("sip:a@host.example:5060", time.Hour, QMax),
-			},
-			want: []string{"sip:a@host.example", "sip:a@host.example:5060"}, // equal q and time: by contact
-		},
-		{
-			name: "three devices sorted by q",
-			steps: []step{
-				put("sip:desk@192.0.2.1", time.Hour, 500),
-				put("sip:mobile@192.0.2.2", time.Hour, QMax),
-				put("sip:soft@192.0.2.3", time.Hour, 100),
-			},
-			want: []string{"sip:mobile@192.0.2.2", "sip:desk@192.0.2.1", "sip:soft@192.0.2.3"},
-		},
-		{
-			name: "equal q: most recent first",
-			steps: []step{
-				put("sip:old@192.0.2.1", time.Hour, 700),
-				advance(time.Second),
-				put("sip:new@192.0.2.2", time.Hour, 700),
-			},
-			want: []string{"sip:new@192.0.2.2", "sip:old@192.0.2.1"},
-		},
-		{
-			name: "expiry",
-			steps: []step{
-				put("sip:short@192.0.2.1", time.Minute, QMax),
-				put("sip:long@192.0.2.2", time.Hour, QMax),
-				advance(time.Minute),
-			},
-			want: []string{"sip:long@192.0.2.2"},
-		},
-		{
-			name: "expired put removes its binding",
-			steps: []step{
-				put("sip:a@192.0.2.1", time.Hour, QMax),
-				put("sip:b@192.0.2.2", time.Hour, QMax),
-				put("sip:a@192.0.2.1", 0, QMax),
-			},
-			want: []string{"sip:b@192.0.2.2"},
-		},
-		{
-			name: "remove by URI equality",
-			steps: []step{
-				put("sip:a@192.0.2.1;transport=tcp", time.Hour, QMax),
-				put("sip:b@192.0.2.2", time.Hour, QMax),
-				remove("sip:a@192.0.2.1;TRANSPORT=TCP"),
-			},
-			want: []string{"sip:b@192.0.2.2"},
-		},
-		{
-			name:  "remove unknown is fine",
-			steps: []step{put("sip:a@192.0.2.1", time.Hour, QMax), remove("sip:zz@192.0.2.9")},
-			want:  []string{"sip:a@192.0.2.1"},
-		},
-		{
-			name: "remove all",
-			steps: []step{
-				put("sip:a@192.0.2.1", time.Hour, QMax),
-				put("sip:b@192.0.2.2", time.Hour, QMax),
-				removeAll(),
-			},
-			want: []string{},
-		},
-		{
-			name: "flow: same instance and reg-id replaces a changed URI",
-			steps: []step{
-				putB(flow("sip:a@192.0.2.1:1111", "<urn:uuid:1>", 1)),
-				putB(flow("sip:a@192.0.2.1:2222", "<urn:uuid:1>", 1)),
-			},
-			want: []string{"sip:a@192.0.2.1:2222"},
-		},
-		{
-			name: "flow: two reg-ids are two bindings with one URI",
-			steps: []step{
-				putB(flow("sip:a@192.0.2.1", "<urn:uuid:1>", 1)),
-				advance(time.Second),
-				putB(flow("sip:a@192.0.2.1", "<urn:uuid:1>", 2)),
-			},
-			want: []string{"sip:a@192.0.2.1", "sip:a@192.0.2.1"},
-		},
-		{
-			name: "plain contact replaces flows with its URI",
-			steps: []step{
-				putB(flow("sip:a@192.0.2.1", "<urn:uuid:1>", 1)),
-				putB(flow("sip:a@192.0.2.1", "<urn:uuid:1>", 2)),
-				put("sip:a@192.0.2.1", time.Hour, QMax),
-			},
-			want: []string{"sip:a@192.0.2.1"},
-		},
-		{
-			name:    "invalid contact",
-			steps:   []step{put("not a uri", time.Hour, QMax)},
-			want:    []string{},
-			wantErr: ErrInvalid,
-		},
-		{
-			name:    "q out of range",
-			steps:   []step{put("sip:a@192.0.2.1", time.Hour, 1001)},
-			want:    []string{},
-			wantErr: ErrInvalid,
-		},
-		{
-			name:    "empty AOR",
-			steps:   []step{putB(func(clk *fakeClock) Binding { b := bnd(clk, "sip:a@h", time.Hour, 1); b.AOR = ""; return b })},
-			want:    []string{},
-			wantErr: ErrInvalid,
-		},
-	}
-	for _, kind := range storeKinds {
-		for _, tc := range cases {
-			t.Run(kind.name+"/"+tc.name, func(t *testing.T) {
-				clk := newFakeClock()
-				s := kind.open(t, clk.Now)
-				var err error
-				for _, st := range tc.steps {
-					if err = st(t, s, clk); err != nil && tc.wantErr == nil {
-						t.Fatal(err)
-					}
-				}
-				if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err %v, want %v", err, tc.wantErr)
-				}
-				got := contacts(mustLookup(t, s, aor))
-				if !slices.Equal(got, tc.want) {
-					t.Fatalf("lookup %q, want %q", got, tc.want)
-				}
-				n, err := s.Count(context.Background())
-				if err != nil || n != len(tc.want) {
-					t.Fatalf("count %d %v, want %d", n, err, len(tc.want))
-				}
-			})
-		}
-	}
-}
-
-func TestFieldsRoundTrip(t *testing.T) {
-	for _, kind := range storeKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			clk := newFakeClock()
-			s := kind.open(t, clk.Now)
-			b := testBinding(clk.Now(), 7, 3)
-			b.Path = []string{"<sip:edge1.example.com;lr>", "<sip:edge2.example.com;lr;ob>"}
-			mustPut(t, s, b)
-			got := mustLookup(t, s, b.AOR)
-			if len(got) != 1 || !same(got[0], b) {
-				t.Fatalf("got %+v\nwant %+v", got, b)
-			}
-			if got[0].ExpiresIn(clk.Now()) != 3600 || !got[0].Flow() {
-				t.Fatalf("ExpiresIn %d Flow %v", got[0].ExpiresIn(clk.Now()), got[0].Flow())
-			}
-		})
-	}
-}
 
 func TestSweep(t *testing.T) {
 	clk := newFakeClock()
@@ -271,80 +52,6 @@ func TestSweeperGoroutine(t *testing.T) {
 			t.Fatal("sweeper did not drop the expired binding")
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestClosed(t *testing.T) {
-	for _, kind := range storeKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			clk := newFakeClock()
-			s := kind.open(t, clk.Now)
-			s.Close()
-			ctx := context.Background()
-			if err := s.Put(ctx, testBinding(clk.Now(), 1, 1)); !errors.Is(err, ErrClosed) {
-				t.Fatalf("Put after Close: %v", err)
-			}
-			if _, err := s.Lookup(ctx, aor); !errors.Is(err, ErrClosed) {
-				t.Fatalf("Lookup after Close: %v", err)
-			}
-			for _, err := range s.All(ctx) {
-				if !errors.Is(err, ErrClosed) {
-					t.Fatalf("All after Close: %v", err)
-				}
-			}
-			if err := s.Close(); err != nil {
-				t.Fatalf("second Close: %v", err)
-			}
-		})
-	}
-}
-
-func TestConcurrent(t *testing.T) {
-	for _, kind := range storeKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			clk := newFakeClock()
-			s := kind.open(t, clk.Now)
-			ctx := context.Background()
-			var wg sync.WaitGroup
-			const workers, users, rounds = 8, 20, 200
-			for w := range workers {
-				wg.Go(func() {
-					for i := range rounds {
-						u := (w*rounds + i) % users
-						b := testBinding(clk.Now(), u, w)
-						switch i % 7 {
-						case 5:
-							_ = s.Remove(ctx, b.AOR, b.Contact)
-						case 6:
-							_, _ = s.Count(ctx)
-						default:
-							if err := s.Put(ctx, b); err != nil {
-								t.Error(err)
-								return
-							}
-						}
-						if _, err := s.Lookup(ctx, b.AOR); err != nil {
-							t.Error(err)
-							return
-						}
-						if i%50 == 0 {
-							for range s.All(ctx) {
-							}
-							if m, ok := s.(interface{ Sweep() int }); ok {
-								m.Sweep()
-							}
-						}
-					}
-				})
-			}
-			wg.Wait()
-			// Every binding left is one of the workers' and unique per key.
-			all := snapshotAll(t, s)
-			n, _ := s.Count(ctx)
-			if n != len(all) || n > workers*users {
-				t.Fatalf("count %d, all %d", n, len(all))
-			}
-		})
 	}
 }
 
@@ -401,4 +108,49 @@ func ExampleStore() {
 	// Output:
 	// sip:bob@198.51.100.7 1
 	// sip:bob@192.0.2.4:5060 0.5
+}
+
+func ExampleMemoryStore_Update() {
+	s := NewMemoryStore(Options{})
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	desk := Binding{AOR: "sip:bob@example.com", Contact: "sip:bob@192.0.2.4:5060", Q: 500, Expires: now.Add(time.Hour), Updated: now}
+	_ = s.Put(ctx, desk)
+	// Add a phone and drop the desk in one atomic step, as a REGISTER
+	// with two Contacts does.
+	bs, err := s.Update(ctx, "sip:bob@example.com", func(cur []Binding) ([]Binding, error) {
+		cur = slices.DeleteFunc(cur, func(b Binding) bool { return b.Contact == desk.Contact })
+		return append(cur, Binding{AOR: "sip:bob@example.com", Contact: "sip:bob@198.51.100.7", Q: QMax, Expires: now.Add(time.Hour), Updated: now, Node: "node-1"}), nil
+	})
+	fmt.Println(err)
+	for _, b := range bs {
+		fmt.Println(b.Contact, b.Node)
+	}
+	// Output:
+	// <nil>
+	// sip:bob@198.51.100.7 node-1
+}
+
+// A panic in an UpdateFunc must not leave the AOR's shard locked.
+func TestUpdatePanicReleasesLock(t *testing.T) {
+	s := NewMemoryStore(Options{SweepInterval: -1})
+	defer s.Close()
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = s.Update(context.Background(), "sip:a@example.com", func([]Binding) ([]Binding, error) { panic("boom") })
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Update(context.Background(), "sip:a@example.com", RemoveAllFunc)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("shard still locked after a panic in fn")
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-sip/parley/internal/cputime"
 	"github.com/pion/rtp"
 )
 
@@ -175,9 +176,9 @@ func runCapacityStep(t *testing.T, n int, d time.Duration) (bool, string) {
 	for i, s := range sessions {
 		before[i] = s.Stats()
 	}
-	var cpu0 = cpuTime()
+	var cpu0 = cputime.Process()
 	time.Sleep(d)
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	var sent, recv, sendLate, late, lost, concealed uint64
 	for i, s := range sessions {
 		st := s.Stats()

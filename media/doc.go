@@ -1,8 +1,9 @@
 // Package media carries the audio of a Parley call: RTP/RTCP sessions on UDP,
-// the G.711 codecs, RFC 4733 telephone events, a jitter buffer, and WAV file
-// sources and sinks. The softphone (`parley phone`) plays a WAV file into a
-// Session and records what it receives into another; the PBX features to
-// come are to use the same Session, Source and Sink types.
+// the G.711 codecs, RFC 4733 telephone events, a jitter buffer, WAV file
+// sources and sinks, the RTP port allocator, and the media relay of
+// anchored calls (Relay: forwarding with latching, no decode; see its doc). The softphone (`parley phone`) plays a WAV file into a
+// Session and records what it receives into another; PBX features use the same
+// Session, Source and Sink types.
 //
 // What it implements, and where:
 //
@@ -21,7 +22,10 @@
 //     first packet, updates every packet time and three end packets, all sharing
 //     the event timestamp (§2.5.1); receiving that reports each event once
 //     despite the redundant end packets (§2.5.2).
-//   - Symmetric RTP (RFC 4961) with address latching for clients behind NAT.
+//   - Symmetric RTP (RFC 4961) with address latching for clients behind NAT,
+//     in Session and in Relay.
+//   - RFC 3605 a=rtcp and RFC 5761 rtcp-mux when the relay rewrites SDP
+//     (RFC 8866) for the other leg.
 //
 // The steady-state send and receive paths do not allocate: packets are
 // marshalled into, and read from, per-session buffers that are reused. A

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parley-sip/parley/media"
+	"github.com/parley-sip/parley/sdp"
 )
 
 // Two sessions on loopback: a plays a 1 kHz tone to b, which records it.
@@ -111,4 +112,34 @@ func ExampleOpenWAV() {
 	// Output:
 	// file: 16000 Hz, 2 channels
 	// frames of 20 ms: 25
+}
+
+// A B2BUA anchoring a call's media: one allocator for the whole process
+// (shared with Sessions), one relay, and per call a RelayCall that rewrites
+// each SDP on its way from one leg to the other.
+func ExampleRelayCall() {
+	ports, err := media.NewPortAllocator(47000, 47099) // config media.rtp_ports
+	if err != nil {
+		panic(err)
+	}
+	relay, err := media.NewRelay(media.RelayConfig{LocalAddr: netip.MustParseAddr("127.0.0.1"), Ports: ports})
+	if err != nil {
+		panic(err)
+	}
+	defer relay.Close()
+
+	offer, _ := sdp.Parse([]byte("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
+	call := relay.NewCall()
+	defer call.Close()                                // at BYE: sockets closed, ports back to the allocator
+	toCallee, err := call.Rewrite(media.SideA, offer) // the INVITE's offer, for the callee leg
+	if err != nil {
+		panic(err) // a *sip.StatusError 503 when the port range is exhausted
+	}
+	rtp, _ := toCallee.RTPAddr(toCallee.Media[0])
+	fmt.Println(rtp.Addr(), rtp.Port()%2 == 0, toCallee.Media[0].Formats)
+	fmt.Println(ports.Stats().InUse, "port pairs in use")
+	// Output:
+	// 127.0.0.1 true [0 101]
+	// 2 port pairs in use
 }

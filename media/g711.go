@@ -15,6 +15,10 @@ var (
 	alawEncTable [1 << 13]uint8
 	ulawDecTable [256]int16
 	alawDecTable [256]int16
+	// The relay's transcoding tables: through the linear value, so bit
+	// exact with decoding one law and encoding the other.
+	ulawToAlawTable [256]uint8
+	alawToUlawTable [256]uint8
 )
 
 func init() {
@@ -28,6 +32,10 @@ func init() {
 	for i := range 256 {
 		ulawDecTable[i] = ulawDecode(uint8(i))
 		alawDecTable[i] = alawDecode(uint8(i))
+	}
+	for i := range 256 {
+		ulawToAlawTable[i] = alawEncTable[uint16(ulawDecTable[i])>>3]
+		alawToUlawTable[i] = ulawEncTable[uint16(alawDecTable[i])>>2]
 	}
 }
 

@@ -24,6 +24,10 @@ type Config struct {
 	// port and RTCP the odd one above it (RFC 3550 §11) unless RTCPMux is
 	// set. Both zero: any free port the system gives.
 	PortMin, PortMax int
+	// Ports, when set, is the process's port allocator: the session takes
+	// its pair from it (PortMin and PortMax are then ignored) and gives it
+	// back on Close, so sessions and relayed calls share one range.
+	Ports *PortAllocator
 	// RTCPMux sends and receives RTCP on the RTP port (RFC 5761).
 	RTCPMux bool
 	// Codec defaults to PCMU.
@@ -122,9 +126,10 @@ type Session struct {
 	sendLate               atomic.Uint64
 	rtcpSent, rtcpRecv     atomic.Uint64
 
-	closeOnce sync.Once
-	done      chan struct{}
-	wg        sync.WaitGroup
+	closeOnce   sync.Once
+	releaseOnce sync.Once
+	done        chan struct{}
+	wg          sync.WaitGroup
 }
 
 type dtmfRequest struct {
@@ -149,7 +154,6 @@ type dtmfSendState struct {
 var (
 	ErrClosed   = errors.New("media: session closed")
 	ErrNoRemote = errors.New("media: remote address not set")
-	ErrNoPorts  = errors.New("media: no free port pair in range")
 )
 
 // NewSession binds the session's socket(s) and starts its goroutines. The
@@ -190,7 +194,13 @@ func NewSession(cfg Config) (*Session, error) {
 	if !cfg.LocalAddr.IsValid() {
 		cfg.LocalAddr = netip.IPv4Unspecified()
 	}
-	rtpConn, rtcpConn, err := listenPair(cfg.LocalAddr, cfg.PortMin, cfg.PortMax, cfg.RTCPMux)
+	var rtpConn, rtcpConn *net.UDPConn
+	var err error
+	if cfg.Ports != nil {
+		rtpConn, rtcpConn, err = listenAllocated(cfg.Ports, cfg.LocalAddr, cfg.RTCPMux)
+	} else {
+		rtpConn, rtcpConn, err = listenPair(cfg.LocalAddr, cfg.PortMin, cfg.PortMax, cfg.RTCPMux)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -286,6 +296,28 @@ func listenPair(ip netip.Addr, lo, hi int, mux bool) (*net.UDPConn, *net.UDPConn
 		}
 	}
 	return nil, nil, fmt.Errorf("%w %d-%d", ErrNoPorts, lo, hi)
+}
+
+// listenAllocated binds the pair the allocator hands out.
+func listenAllocated(a *PortAllocator, ip netip.Addr, mux bool) (rtpConn, rtcpConn *net.UDPConn, err error) {
+	_, err = a.Acquire(func(port int) error {
+		c1, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		if err != nil {
+			return err
+		}
+		if mux {
+			rtpConn = c1
+			return nil
+		}
+		c2, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port+1))))
+		if err != nil {
+			c1.Close()
+			return err
+		}
+		rtpConn, rtcpConn = c1, c2
+		return nil
+	})
+	return rtpConn, rtcpConn, err
 }
 
 // LocalAddr is the bound RTP address (for the SDP m= line and c= line).
@@ -437,6 +469,9 @@ func (s *Session) Close() error {
 		close(s.done)
 	})
 	s.wg.Wait()
+	if s.cfg.Ports != nil {
+		s.releaseOnce.Do(func() { s.cfg.Ports.Release(int(s.localRTP.Port())) })
+	}
 	return nil
 }
 

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
 	"github.com/parley-sip/parley/transport"
@@ -47,6 +49,10 @@ type Config struct {
 	// come along a route it recorded. At least 16 bytes.
 	RouteKey []byte
 
+	// RetryAfter is the Retry-After, in seconds, of the 503 answered when
+	// the location store is unavailable (default 5).
+	RetryAfter int
+
 	// Logger receives debug logs of routing decisions (default: discard).
 	Logger *slog.Logger
 }
@@ -62,6 +68,8 @@ type Proxy struct {
 	log     *slog.Logger
 	domains []hostPort
 	signer  *routeSigner // nil: Record-Route unsigned
+
+	retryAfter int
 
 	// me caches who we are (listeners and domains), built on first use:
 	// the server opens its listeners after building the proxy.
@@ -95,6 +103,10 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultLocateTimeout
+	}
+	p.retryAfter = cfg.RetryAfter
+	if p.retryAfter <= 0 {
+		p.retryAfter = 5
 	}
 	if len(cfg.RouteKey) > 0 {
 		if len(cfg.RouteKey) < 16 {
@@ -276,7 +288,11 @@ func (p *Proxy) ServeSIP(stx *transaction.ServerTx) {
 	}
 	if code != 0 {
 		p.debug("no targets", req, "status", code, "reason", reason)
-		p.respond(stx, code, reason)
+		resp := sip.NewResponse(req, code, reason)
+		if code == sip.StatusServiceUnavailable {
+			resp.Add("Retry-After", strconv.Itoa(p.retryAfter))
+		}
+		p.respondWith(stx, resp)
 		return
 	}
 	newContext(p, stx, base, hash).start(targets)
@@ -384,6 +400,11 @@ func (p *Proxy) targets(req *sip.Request) ([]Target, int, string) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, sip.StatusNotFound, "Not Found: no such user"
+	case errors.Is(err, location.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		// A shared store that is down or slow: another node, or this
+		// one a moment later, may do better (RFC 3261 §21.5.4).
+		p.log.Warn("proxy: location store unavailable", "uri", req.URI.String(), "err", err)
+		return nil, sip.StatusServiceUnavailable, "Service Unavailable: location store unavailable"
 	case err != nil:
 		p.log.Debug("proxy: locate failed", "uri", req.URI.String(), "err", err)
 		return nil, sip.StatusServerInternalError, "Server Internal Error: location service failed"

@@ -22,12 +22,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,18 +68,20 @@ type Config struct {
 	// AOR in one of our domains is a known user; unknown users are
 	// answered 404 (§10.3 step 5).
 	UserExists func(user string) bool
+
+	// Node names this server in the bindings it writes (location.Binding.Node):
+	// the node that holds the phone's connection. "" on a single server.
+	Node string
+
+	// RetryAfter is the Retry-After, in seconds, of the 503 that answers a
+	// REGISTER the store could not serve (default 5).
+	RetryAfter int
 }
 
 // Registrar answers REGISTER requests.
 type Registrar struct {
-	cfg     Config
-	domains map[string]bool
-	seed    maphash.Seed
-	// aorLocks serialise requests for one AOR, so that the read of current
-	// bindings, the §10.3 step 7 checks and the writes form one atomic
-	// update within this process. Stores shared by a cluster make that
-	// race window as small as one REGISTER round trip between nodes.
-	aorLocks [256]sync.Mutex
+	cfg      Config
+	domains  map[string]bool
 	lastDate atomic.Pointer[sipDate] // see date
 }
 
@@ -111,7 +111,10 @@ func New(cfg Config) (*Registrar, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	r := &Registrar{cfg: cfg, domains: map[string]bool{}, seed: maphash.MakeSeed()}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 5
+	}
+	r := &Registrar{cfg: cfg, domains: map[string]bool{}}
 	for _, d := range cfg.Domains {
 		r.domains[strings.ToLower(d)] = true
 	}
@@ -206,29 +209,31 @@ func (r *Registrar) Register(ctx context.Context, req *sip.Request) *sip.Respons
 
 	// Step 7: check every update against the stored bindings, then apply
 	// them all ("committed if and only if all binding updates and
-	// additions succeed").
-	mu := &r.aorLocks[maphash.String(r.seed, aor)%uint64(len(r.aorLocks))]
-	mu.Lock()
-	defer mu.Unlock()
+	// additions succeed") in one atomic update of the AOR, so that no
+	// REGISTER for the same user, on this server or another sharing the
+	// store, comes between the check and the write.
 	store := r.cfg.Store
-	current, err := store.Lookup(ctx, aor)
-	if err != nil {
-		return r.storeFailed(req)
-	}
+	var current []location.Binding
 	if wildcard || len(contacts) > 0 {
-		if resp := r.checkOrder(req, current, contacts, wildcard, callID, cseq.Seq); resp != nil {
-			return resp
+		seq := cseq.Seq
+		current, err = store.Update(ctx, aor, func(cur []location.Binding) ([]location.Binding, error) {
+			if resp := r.checkOrder(req, cur, contacts, wildcard, callID, seq); resp != nil {
+				return nil, &refusal{resp}
+			}
+			next := applied(cur, contacts, wildcard)
+			if len(next) > location.MaxBindings {
+				return nil, &refusal{r.reply(req, 403, "Forbidden: Too Many Contacts")}
+			}
+			return next, nil
+		})
+		if ref, ok := err.(*refusal); ok {
+			return ref.resp
 		}
-		if wildcard {
-			err = store.RemoveAll(ctx, aor)
-		}
-		for i := 0; err == nil && i < len(contacts); i++ {
-			err = store.Put(ctx, contacts[i].b)
-		}
-		if err != nil {
-			return r.storeFailed(req)
-		}
-		current = applied(current, contacts, wildcard)
+	} else {
+		current, err = store.Lookup(ctx, aor)
+	}
+	if err != nil {
+		return r.storeFailed(req, err)
 	}
 
 	// Step 8: 200 OK with every current binding.
@@ -250,10 +255,15 @@ func (r *Registrar) Register(ctx context.Context, req *sip.Request) *sip.Respons
 	return resp
 }
 
-// applied returns the bindings of an AOR after the request's changes, as
-// the store now holds them, without asking the store again: current (read
-// under the AOR lock) with each contact put in order — what it matches
-// removed, itself added unless it expires now (see location.Store.Put). A
+// refusal ends an Update whose request is answered with an error
+// response (stale CSeq, too many contacts): nothing is stored.
+type refusal struct{ resp *sip.Response }
+
+func (r *refusal) Error() string { return "registrar: update refused: " + r.resp.Reason }
+
+// applied returns the bindings of an AOR after the request's changes:
+// current with each contact put in order — what it matches removed, itself
+// added unless it expires now (the meaning of location.Store.Put). A
 // wildcard removed everything first.
 func applied(current []location.Binding, contacts []contact, wildcard bool) []location.Binding {
 	if wildcard {
@@ -266,8 +276,7 @@ func applied(current []location.Binding, contacts []contact, wildcard bool) []lo
 			current = append(current, *c)
 		}
 	}
-	location.SortBindings(current)
-	return current
+	return current // the store sorts what it keeps
 }
 
 // appendContact appends the Contact value of a binding in a 200 to
@@ -366,6 +375,7 @@ func (r *Registrar) parseContacts(req *sip.Request, aor, callID string, cseq uin
 		c.b.Path = paths
 		c.b.Source, c.b.Local, c.b.Transport = req.Origin.Source, req.Origin.Local, req.Origin.Transport
 		c.b.UserAgent = req.UserAgent()
+		c.b.Node = r.cfg.Node
 		c.b.Updated = now
 		c.b.Expires = now.Add(time.Duration(c.expires) * time.Second)
 		contacts = append(contacts, c)
@@ -475,9 +485,19 @@ func (r *Registrar) checkOrder(req *sip.Request, current []location.Binding, con
 	return nil
 }
 
-func (r *Registrar) storeFailed(req *sip.Request) *sip.Response {
-	resp := r.reply(req, 500, "Location Store Unavailable")
-	resp.Add("Retry-After", "5")
+// storeFailed answers a REGISTER the store could not serve. A binding the
+// store refuses (location.ErrInvalid: the registrar checks what it
+// stores, so this is a bug) is 500. Anything else — a shared store that is
+// down or slow (location.ErrUnavailable, a deadline), too many concurrent
+// updates (location.ErrConflict), a store shutting down — is temporary:
+// 503 with Retry-After (§21.5.4), which also tells a phone with several
+// servers (RFC 3263) to try the next one.
+func (r *Registrar) storeFailed(req *sip.Request, err error) *sip.Response {
+	if errors.Is(err, location.ErrInvalid) {
+		return r.reply(req, 500, "Location Store Rejected Binding")
+	}
+	resp := r.reply(req, 503, "Location Store Unavailable")
+	resp.Add("Retry-After", strconv.Itoa(r.cfg.RetryAfter))
 	return resp
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/parley-sip/parley/auth"
+	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
 	"github.com/parley-sip/parley/transport"
@@ -183,8 +184,14 @@ type routeStage struct{ s *Server }
 
 func (routeStage) Name() string { return "route" }
 
-// Blocks: a REGISTER waits for its fsync with data_sync: always.
+// Blocks: a REGISTER waits for its fsync with data_sync: always; with a
+// shared store (Redis, PostgreSQL) the registrar and the proxy's lookups
+// wait on the network, so every request goes to a worker and a slow store
+// never holds up a reader.
 func (st routeStage) Blocks(req *sip.Request) bool {
+	if st.s.cfg.Store.Kind() != config.StoreFile {
+		return true
+	}
 	return req.Method == sip.REGISTER && st.s.cfg.DataSync == "always"
 }
 

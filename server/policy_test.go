@@ -42,14 +42,7 @@ func flowHex(ap netip.AddrPort) string {
 }
 
 func TestRelayPolicy(t *testing.T) {
-	s, err := New(digestConfig(t, t.TempDir(), "udp:127.0.0.1:0"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(shutdownCtx()) })
+	s, _ := startGuarded(t)
 	victim := listenVictim(t)
 	va := victim.LocalAddr().(*net.UDPAddr).AddrPort()
 	server := addr(t, s, transport.UDP)
@@ -106,14 +99,7 @@ func toTag(req string) string {
 }
 
 func TestInviteChallengeKeepsNoState(t *testing.T) {
-	s, err := New(digestConfig(t, t.TempDir(), "udp:127.0.0.1:0"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Shutdown(shutdownCtx()) })
+	s, _ := startGuarded(t)
 	c, err := net.Dial("udp", addr(t, s, transport.UDP))
 	if err != nil {
 		t.Fatal(err)
@@ -199,5 +185,50 @@ func TestShutdownWithSilentContact(t *testing.T) {
 	m, _ := sip.Parse(buf[:n])
 	if resp, ok := m.(*sip.Response); !ok || resp.StatusCode < 500 {
 		t.Fatalf("caller got %q, want a 5xx", buf[:n])
+	}
+}
+
+// TestRelayTrustedAndInbound: relay.trusted peers may relay without
+// authenticating; relay.inbound limits who may reach our users from other
+// domains.
+func TestRelayTrustedAndInbound(t *testing.T) {
+	cfg := digestConfig(t, t.TempDir(), "udp:127.0.0.1:0")
+	cfg.Relay.Trusted = []string{"127.0.0.7"}
+	cfg.Relay.Inbound = []string{"127.0.0.8/32"}
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(shutdownCtx())
+	server := mustAddrPort(t, addr(t, s, transport.UDP))
+	victim := listenVictim(t)
+	from := func(ip string) net.Conn {
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)}, net.UDPAddrFromAddrPort(server))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	stranger := "From: <sip:mallory@evil.example>;tag=m1"
+	toBob := func() string { return fromHeader(msg("INVITE", "sip:bob@example.test"), stranger) }
+	if r := exchange(t, from("127.0.0.1"), toBob()); r.StatusCode != 403 || !strings.Contains(r.Reason, "inbound") {
+		t.Fatalf("a stranger outside relay.inbound: %d %q, want 403 naming inbound", r.StatusCode, r.Reason)
+	}
+	if r := exchange(t, from("127.0.0.8"), toBob()); r.StatusCode != 480 {
+		t.Fatalf("an inbound peer calling bob (not registered): %d, want 480", r.StatusCode)
+	}
+	// A trusted peer relays to a foreign host: the request reaches it.
+	foreign := "sip:victim@" + victim.LocalAddr().String()
+	if _, err := from("127.0.0.7").Write([]byte(fromHeader(msg("OPTIONS", foreign), stranger))); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65536)
+	victim.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, _, err := victim.ReadFromUDP(buf); err != nil {
+		t.Fatalf("a trusted peer's request was not relayed: %v", err)
 	}
 }

@@ -138,14 +138,7 @@ func TestRegisterWithDigestAndRestart(t *testing.T) {
 // address as its domain (sip:alice@127.0.0.1) is alice of the domain: the
 // binding is kept under sip:alice@example.test, where calls find it.
 func TestRegisterAtServerAddress(t *testing.T) {
-	s, err := New(digestConfig(t, t.TempDir(), "udp:127.0.0.1:0"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown(shutdownCtx())
+	s, _ := startGuarded(t)
 	c, _ := net.Dial("udp", addr(t, s, transport.UDP))
 	defer c.Close()
 	at := func(cseq int) *sip.Request {

@@ -1,9 +1,18 @@
 // Package server builds a running Parley server from its configuration:
-// the transport layer with its listeners, the transaction layer with its
-// worker pool, and the handler chain (request checks of RFC 3261 §8.2 and
-// §16.3, then the features) built once at start-up. Its lifecycle follows
-// net/http: Start, then Shutdown(ctx), which stops listening, answers new
-// requests with 503 and lets transactions finish until the deadline.
+// the transport layer with its listeners and abuse filter (package guard),
+// the transaction layer, and the chain of stages every new request walks
+// (stage.go): the checks of RFC 3261 §8.2 and §16.3, source policy, the
+// abuse filter, digest authentication (§22), the relay policy (§26.3.2.4,
+// policy.go), then the registrar (§10), the server itself (OPTIONS, §11) or
+// the proxy (§16). Messages that start no transaction — the ACK of a 2xx,
+// stray responses — go through one dispatcher (policy.go). A request no
+// stage may block on runs on the transport's reader goroutine; others go to
+// the transaction layer's bounded worker pool.
+//
+// Its lifecycle follows net/http: Start, then Shutdown(ctx), which stops
+// listening, answers new requests with 503, gives up outgoing requests at
+// once (so what waits for them is answered) and lets the server's own
+// transactions finish until the deadline.
 package server
 
 import (
@@ -15,7 +24,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -26,6 +34,8 @@ import (
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/media"
+	"github.com/parley-sip/parley/media/ng"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -56,6 +66,10 @@ type Server struct {
 	trusted, inbound []netip.Prefix
 
 	relayRefused, acksDropped atomic.Uint64
+
+	// relay and ng serve media.ng_listen (media.go); nil without it.
+	relay *media.Relay
+	ng    *ng.Server
 	// ourHosts is the set of hosts that name this server (domain,
 	// localhost, listener addresses), swapped whole once the listeners are
 	// bound: reader goroutines consult it while Start is still running.
@@ -194,6 +208,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		Locator:      &proxy.LocationLocator{Store: s.store, UserExists: userExists, Domain: cfg.Domain, Aliases: s.isOurs},
 		RecordRoute:  true,
 		RouteKey:     secret,
+		RetryAfter:   cfg.Limits.RetryAfter,
 		Logger:       log,
 	})
 	if err != nil {
@@ -229,17 +244,13 @@ func loadTLS(c config.TLSConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
-// openAccounts opens the location store in the data directory and builds
+// openAccounts opens the location store (the data directory's or a shared one) and builds
 // the digest verifier and the registrar.
 func (s *Server) openAccounts() error {
 	cfg := s.cfg
-	opts := location.FileOptions{}
-	if cfg.DataSync != "always" {
-		opts.SyncPeriod = time.Second
-	}
-	store, err := location.OpenFile(filepath.Join(cfg.Data, "location"), opts)
+	store, err := openStore(cfg) // store.go: file, Redis or PostgreSQL
 	if err != nil {
-		return fmt.Errorf("data %s: %w", cfg.Data, err)
+		return err
 	}
 	s.store = store
 	var userExists func(string) bool
@@ -270,6 +281,7 @@ func (s *Server) openAccounts() error {
 		DefaultExpires: cfg.Registrar.DefaultExpires,
 		Store:          store,
 		UserExists:     userExists,
+		RetryAfter:     cfg.Limits.RetryAfter,
 	})
 	if err != nil {
 		store.Close()
@@ -292,6 +304,10 @@ func (s *Server) Start() error {
 			s.tp.Shutdown(context.Background())
 			return fmt.Errorf("listen %s: %w", l, err)
 		}
+	}
+	if err := s.startMedia(); err != nil {
+		s.tp.Shutdown(context.Background())
+		return err
 	}
 	hosts := map[string]bool{strings.ToLower(s.cfg.Domain): true, "localhost": true}
 	for _, a := range s.tp.LocalAddrs() {
@@ -317,7 +333,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errTx := s.tx.Shutdown(ctx)
 		errTp := s.tp.Shutdown(ctx)
 		errStore := s.store.Close()
-		s.shutdownErr = errors.Join(errTx, errTp, errStore)
+		errMedia := s.stopMedia()
+		s.shutdownErr = errors.Join(errTx, errTp, errStore, errMedia)
 	})
 	return s.shutdownErr
 }

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/parley-sip/parley/internal/cputime"
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
 )
@@ -20,10 +21,10 @@ func (nopSender) SendResponse(*sip.Response) error               { return nil }
 // measureCPU reports the process CPU time per operation at the end of the
 // benchmark (see cpuTime). Call it after the set-up.
 func measureCPU(b *testing.B) {
-	start := cpuTime()
+	start := cputime.Process()
 	b.Cleanup(func() {
 		if start != 0 && b.N > 0 {
-			b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-start)/float64(b.N), "cpu-ns/op")
 		}
 	})
 }

@@ -468,8 +468,10 @@ func (l *Layer) settled() {
 }
 
 // Shutdown shuts the layer down the way net/http does: new requests are
-// answered 503 (statelessly) and Request fails with ErrShutdown; Shutdown
-// then waits until every transaction has settled — sent or received its
+// answered 503 (statelessly) and Request fails with ErrShutdown; client
+// transactions still waiting for a final response end at once with
+// ErrShutdown (a ringing INVITE is sent a CANCEL first); Shutdown then waits
+// until every transaction has settled — sent or received its
 // final response — or ctx is done. Then the remaining transactions, which
 // would only have lingered to absorb retransmissions (timers D, I, J, K,
 // L, M), are ended with ErrShutdown and their timers stopped; when ctx
