@@ -37,6 +37,7 @@ type metricDescs struct {
 	txCreated, txRetrans, txTimeouts, txRejected, txTransportErrors, txStray, txLive, txLingering                  desc
 	guardAdmitted, guardDropped, guardBans, guardBansActive, guardSources, guardUntracked                          desc
 	stageEnded, registrations, users, up, uptime, requests, responses, unparsable                                  desc
+	mediaStreams, mediaOpened, mediaOpenFailures, mediaPackets, mediaBytes, mediaDropped                           desc
 	capMessages, capSkipped, capCalls, capBytes, capCapacity, capDropped, hepSent, hepDropped                      desc
 }
 
@@ -73,6 +74,12 @@ func newMetricDescs() *metricDescs {
 		users:             newDesc("users", "Accounts of the domain.", g),
 		up:                newDesc("build_info", "Always 1; the version as a label.", g, "version"),
 		uptime:            newDesc("uptime_seconds", "Seconds since the server started.", g),
+		mediaStreams:      newDesc("media_streams", "Relayed media streams open now.", g),
+		mediaOpened:       newDesc("media_streams_opened_total", "Relayed media streams opened.", c),
+		mediaOpenFailures: newDesc("media_stream_open_failures_total", "Media streams that could not be opened (no ports, socket errors).", c),
+		mediaPackets:      newDesc("media_packets_relayed_total", "RTP and RTCP packets forwarded by the relay.", c),
+		mediaBytes:        newDesc("media_bytes_relayed_total", "Bytes forwarded by the relay.", c),
+		mediaDropped:      newDesc("media_packets_dropped_total", "Media packets not forwarded, by reason.", c, "reason"),
 		capMessages:       newDesc("capture_messages_total", "SIP messages kept by the capture ring.", c),
 		capSkipped:        newDesc("capture_skipped_total", "SIP messages not kept, by reason.", c, "reason"),
 		capCalls:          newDesc("capture_calls", "Calls (Call-IDs) held in the capture ring now.", g),
@@ -147,6 +154,16 @@ func (col collector) Collect(ch chan<- prometheus.Metric) {
 	emit(m.users, float64(len(a.users.list())))
 	emit(m.up, 1, a.version)
 	emit(m.uptime, a.now().Sub(a.srv.Started()).Seconds())
+	if r := a.srv.MediaRelay(); r != nil {
+		ms := r.Stats()
+		emit(m.mediaStreams, float64(ms.Streams))
+		emit(m.mediaOpened, float64(ms.Opened))
+		emit(m.mediaOpenFailures, float64(ms.OpenFailures))
+		emit(m.mediaPackets, float64(ms.Packets))
+		emit(m.mediaBytes, float64(ms.Bytes))
+		emit(m.mediaDropped, float64(ms.Dropped), "invalid_or_unroutable")
+		emit(m.mediaDropped, float64(ms.Rejected), "wrong_source")
+	}
 	if a.capture != nil {
 		cs := a.capture.Stats()
 		emit(m.capMessages, float64(cs.Messages))

@@ -7,6 +7,7 @@ import (
 	"github.com/parley-sip/parley/auth"
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/guard"
+	"github.com/parley-sip/parley/media"
 	"github.com/parley-sip/parley/registrar"
 )
 
@@ -52,3 +53,7 @@ func (s *Server) Started() time.Time { return s.started }
 // Verifier returns the digest verifier (nil with auth: none), for its
 // statistics.
 func (s *Server) Verifier() *auth.Verifier { return s.verifier }
+
+// MediaRelay returns the media relay (nil when none runs), for its
+// statistics.
+func (s *Server) MediaRelay() *media.Relay { return s.relay }
