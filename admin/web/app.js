@@ -252,7 +252,10 @@ async function loadUsers() {
   const d = await getJSON('/api/users');
   const tb = $('u-table').tBodies[0];
   tb.replaceChildren(...d.users.map((u) => el('tr', { 'data-user': u.name }, el('td', {}, u.name), el('td', {}, u.source),
-    el('td', {}, u.source === 'api' ? el('button', { type: 'button', onclick: () => removeUser(u.name) }, 'Remove') : ''))));
+    el('td', {}, u.source === 'api'
+      ? el('span', {}, el('button', { type: 'button', onclick: () => changePassword(u.name) }, 'Change password'), ' ',
+        el('button', { type: 'button', onclick: () => removeUser(u.name) }, 'Remove'))
+      : 'edit the config file'))));
 }
 
 async function addUser(ev) {
@@ -262,6 +265,15 @@ async function addUser(ev) {
     await api('/api/users', { method: 'POST', body: JSON.stringify({ name: $('u-name').value.trim(), password: $('u-password').value }) });
     $('u-name').value = ''; $('u-password').value = '';
     loadUsers();
+  } catch (e) { $('u-error').textContent = e.message; }
+}
+
+async function changePassword(name) {
+  const pw = window.prompt('New password for ' + name + ' (8 characters or more)');
+  if (pw === null) return;
+  $('u-error').textContent = '';
+  try {
+    await api('/api/users/' + encodeURIComponent(name), { method: 'PUT', body: JSON.stringify({ password: pw }) });
   } catch (e) { $('u-error').textContent = e.message; }
 }
 
