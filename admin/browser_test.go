@@ -225,6 +225,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	if len(payloads) > 0 && !bytes.HasPrefix(payloads[0], []byte("INVITE sip:bob@example.test")) {
 		t.Errorf("pcap packet 1: %.40q", payloads[0])
 	}
+
+	// Users: add one from the page; the server knows it at once.
+	step(t, ctx, "add a user", 10*time.Second,
+		chromedp.Click(chromedp.CSS(`a[href="#/users"]`)), chromedp.WaitVisible(chromedp.ID("users")),
+		chromedp.SendKeys(chromedp.ID("u-name"), "dave"), chromedp.SendKeys(chromedp.ID("u-password"), "davepass1"),
+		chromedp.Click(chromedp.CSS(`#u-add button`)))
+	waitJS(t, ctx, "dave in the users table", `document.querySelector('#u-table tr[data-user="dave"]') !== null`, 10*time.Second)
+	var list struct{ Users []userInfo }
+	e.getJSON("/api/users", &list)
+	if len(list.Users) != 3 || list.Users[2].Name != "dave" {
+		t.Errorf("users after adding dave in the page: %+v", list.Users)
+	}
 }
 
 // subsequence reports whether want appears in labels in order, each want
