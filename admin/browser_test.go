@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/parley-sip/parley/internal/peertest"
+	"github.com/parley-sip/parley/location"
 )
 
 // browserCtx starts headless Chromium (Debian's; nothing is downloaded)
@@ -288,4 +290,46 @@ func readPcap(b []byte) ([][]byte, error) {
 		p += 16 + n
 	}
 	return out, nil
+}
+
+// TestConsoleManyRegistrations: with 100,000 contacts the registrations
+// page shows its first 100 and the total; the time to draw it is logged
+// (a figure, not a pass/fail bound).
+func TestConsoleManyRegistrations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100,000 registrations: not in -short")
+	}
+	e := startEnv(t, testConfig(t))
+	ctx0 := context.Background()
+	exp := time.Now().Add(time.Hour)
+	for i := range 100000 {
+		err := e.srv.Store().Put(ctx0, location.Binding{AOR: fmt.Sprintf("sip:u%06d@example.test", i), Contact: fmt.Sprintf("sip:u%06d@127.0.0.1:%d", i, 1024+i%60000),
+			Expires: exp, Q: location.QMax, CallID: fmt.Sprint("c", i), CSeq: 1, Source: netip.MustParseAddrPort("127.0.0.1:5070"), Transport: "UDP", UserAgent: "Bench/1", Updated: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := browserCtx(t)
+	start := time.Now()
+	step(t, ctx, "log in and open registrations", 30*time.Second,
+		chromedp.Navigate(e.base+"/#/registrations"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), testToken),
+		chromedp.Click(chromedp.ID("login-button")),
+		chromedp.WaitVisible(chromedp.ID("registrations")),
+	)
+	waitJS(t, ctx, "the first page", `document.querySelectorAll('#r-table tbody tr').length === 100`, 20*time.Second)
+	t.Logf("100,000 registrations: first page %s ms (API and drawing), %v from login to a full page",
+		eval[string](t, ctx, `document.body.dataset.regPageMs`), time.Since(start).Round(time.Millisecond))
+	if got := eval[string](t, ctx, `document.getElementById('r-total').textContent`); got != "(100000)" {
+		t.Errorf("total shown %q", got)
+	}
+	if first := eval[string](t, ctx, `document.querySelector('#r-table tbody tr').dataset.user`); first != "u000000" {
+		t.Errorf("first row is %q, want u000000", first)
+	}
+	step(t, ctx, "next page", 20*time.Second, chromedp.Click(chromedp.ID("r-more")))
+	waitJS(t, ctx, "the second page", `document.querySelectorAll('#r-table tbody tr').length === 200`, 20*time.Second)
+	if u := eval[string](t, ctx, `document.querySelectorAll('#r-table tbody tr')[100].dataset.user`); u != "u000100" {
+		t.Errorf("row 101 is %q, want u000100", u)
+	}
 }

@@ -312,3 +312,38 @@ func BenchmarkAdminTaps(b *testing.B) {
 		taps.Tap(transport.Received, "UDP", parley, alice, msgs[i%len(msgs)])
 	}
 }
+
+// TestServerExportsHEP: with capture.hep the running server sends each
+// message it receives and sends to the collector.
+func TestServerExportsHEP(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	cfg := testConfig(t)
+	cfg.Capture.HEP = pc.LocalAddr().String()
+	e := startEnv(t, cfg)
+	e.sendSIP(options("hep-1"))
+	var got []string
+	for range 2 {
+		pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 65536)
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("HEP packet %d: %v", len(got)+1, err)
+		}
+		ch, err := decodeHEP(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ch[hepCorrID]) != "hep-1" {
+			t.Errorf("correlation id %q", ch[hepCorrID])
+		}
+		first, _, _ := bytes.Cut(ch[hepPayload], []byte("\r\n"))
+		got = append(got, string(first))
+	}
+	if got[0] != "OPTIONS sip:example.test SIP/2.0" || got[1] != "SIP/2.0 200 OK" {
+		t.Errorf("HEP payloads %q", got)
+	}
+}
