@@ -51,6 +51,12 @@ func (a *Server) apiRoutes() []route {
 	return rs
 }
 
+// decodeJSONBytes is decodeJSON over a byte slice (fuzzing, tests).
+func decodeJSONBytes(b []byte, v any) error {
+	r, _ := http.NewRequest("POST", "/", bytes.NewReader(b))
+	return decodeJSON(nil, r, v)
+}
+
 // decodeJSON reads a JSON object strictly into v: at most maxBody bytes,
 // no unknown fields, no trailing data. The error names the problem.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
