@@ -43,6 +43,7 @@ func (a *Server) apiRoutes() []route {
 		{method: "GET", path: "/api/calls/recent", handler: a.getRecentCalls},
 		{method: "GET", path: "/api/calls/{callid}/messages", handler: a.getCallMessages},
 		{method: "GET", path: "/api/calls/{callid}/pcap", handler: a.getCallPcap},
+		{method: "GET", path: "/api/cdrs", handler: a.getCDRs},
 		{method: "GET", path: "/api/events", handler: a.events.serve},
 	}
 	for i := range rs {

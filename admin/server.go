@@ -20,6 +20,7 @@ import (
 
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/guard"
+	"github.com/parley-sip/parley/pbx/cdr"
 	"github.com/parley-sip/parley/server"
 	"github.com/parley-sip/parley/transport"
 )
@@ -56,6 +57,7 @@ type Server struct {
 	hep       *HEPExporter // nil without capture.hep
 	events    *eventHub
 	counter   *messageCounter
+	cdrs      *cdrReader
 	metrics   *metricDescs
 	handler   http.Handler
 	http      *http.Server
@@ -119,6 +121,7 @@ func New(srv *server.Server, opts Options) (*Server, error) {
 		return nil, err
 	}
 	a.events = newEventHub(a)
+	a.cdrs = &cdrReader{path: cdr.Path(cfg.Data)}
 	a.counter = &messageCounter{}
 	taps := []transport.Tap{a.counter}
 	if !cfg.Capture.Off {
@@ -222,7 +225,7 @@ func (a *Server) Shutdown(ctx context.Context) error {
 	if a.hep != nil {
 		err = errors.Join(err, a.hep.Close())
 	}
-	return err
+	return errors.Join(err, a.cdrs.Close())
 }
 
 // apiError is the body of every 4xx/5xx answer of the API.
