@@ -19,6 +19,7 @@ import (
 
 	"github.com/parley-sip/parley/internal/peertest"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/pbx/cdr"
 )
 
 // browserCtx starts headless Chromium (Debian's; nothing is downloaded)
@@ -226,6 +227,24 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if len(payloads) > 0 && !bytes.HasPrefix(payloads[0], []byte("INVITE sip:bob@example.test")) {
 		t.Errorf("pcap packet 1: %.40q", payloads[0])
+	}
+
+	// CDRs: a record the PBX wrote shows on its page.
+	db, err := cdr.OpenSQLite(cdr.Path(e.cfg.Data), cdr.SQLiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := cdr.Record{Caller: "alice", Callee: "bob", Dialled: "bob", Start: time.Now().Add(-time.Minute), Disposition: cdr.Answered, CallIDs: []string{"cdr-1"}}
+	rec.Answer = rec.Start.Add(time.Second)
+	rec.Finish(rec.Start.Add(31*time.Second), cdr.Answered, cdr.Cause{})
+	if err := db.Write(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	step(t, ctx, "open CDRs", 10*time.Second, chromedp.Click(chromedp.CSS(`a[href="#/cdrs"]`)), chromedp.WaitVisible(chromedp.ID("cdrs")))
+	waitJS(t, ctx, "the CDR row", `document.querySelector('#cdr-table tr[data-id]') !== null`, 10*time.Second)
+	if row := eval[string](t, ctx, `document.querySelector('#cdr-table tr[data-id]').textContent`); !strings.Contains(row, "alice") || !strings.Contains(row, "30") {
+		t.Errorf("CDR row %q", row)
 	}
 
 	// Users: add one from the page; the server knows it at once.

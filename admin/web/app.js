@@ -131,7 +131,7 @@ function route() {
   document.querySelectorAll('.page').forEach((p) => { p.hidden = p.id !== page; });
   document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('active', a.getAttribute('href') === '#/' + page));
   const arg = decodeURIComponent(location.hash.replace(/^#\/[^/]*\/?/, ''));
-  const load = { dashboard: loadDashboard, registrations: () => loadRegistrations(true), calls: loadCalls, call: () => loadCall(arg), users: loadUsers }[page];
+  const load = { dashboard: loadDashboard, registrations: () => loadRegistrations(true), calls: loadCalls, call: () => loadCall(arg), cdrs: loadCDRs, users: loadUsers }[page];
   if (load) load().catch(showError);
 }
 
@@ -248,6 +248,38 @@ async function downloadPcap(callID) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+function cdrQuery(extra) {
+  const q = new URLSearchParams({ limit: '500' });
+  for (const [k, id] of [['user', 'cdr-user'], ['from', 'cdr-from'], ['to', 'cdr-to']]) {
+    const v = $(id).value.trim();
+    if (v) q.set(k, v);
+  }
+  if (extra) q.set('format', extra);
+  return '/api/cdrs?' + q;
+}
+
+async function loadCDRs() {
+  $('cdr-error').textContent = '';
+  let d;
+  try { d = await getJSON(cdrQuery()); } catch (e) { $('cdr-error').textContent = e.message; return; }
+  const tb = $('cdr-table').tBodies[0];
+  tb.replaceChildren(...d.cdrs.slice().reverse().map((c) => el('tr', { 'data-id': c.id },
+    el('td', {}, new Date(c.start).toLocaleString()), el('td', {}, c.caller), el('td', {}, c.callee), el('td', {}, c.dialled),
+    el('td', {}, c.disposition), el('td', {}, c.duration_seconds.toFixed(0)),
+    el('td', {}, c.cause_code ? c.cause_code + ' ' + (c.cause_reason || '') : ''))));
+  if (!tb.children.length) tb.append(el('tr', {}, el('td', { colspan: 7, class: 'muted' }, 'no calls recorded (the PBX writes them)')));
+}
+
+async function downloadCDRs() {
+  const resp = await api(cdrQuery('csv'));
+  const url = URL.createObjectURL(await resp.blob());
+  const a = el('a', { href: url, download: 'cdrs.csv' });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
 async function loadUsers() {
   const d = await getJSON('/api/users');
   const tb = $('u-table').tBodies[0];
@@ -289,6 +321,8 @@ window.addEventListener('DOMContentLoaded', () => {
   $('r-more').addEventListener('click', () => loadRegistrations(false).catch(showError));
   $('c-filter').addEventListener('submit', (ev) => { ev.preventDefault(); loadCalls().catch(showError); });
   $('u-add').addEventListener('submit', addUser);
+  $('cdr-filter').addEventListener('submit', (ev) => { ev.preventDefault(); loadCDRs().catch(showError); });
+  $('cdr-csv').addEventListener('click', () => downloadCDRs().catch((e) => { $('cdr-error').textContent = e.message; }));
   window.addEventListener('hashchange', route);
   if (token) {
     getJSON('/api/status').then(() => { $('nav').hidden = false; startEvents(); route(); }).catch(() => {});
