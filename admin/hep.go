@@ -49,9 +49,13 @@ type HEPExporter struct {
 	now   func() time.Time
 	queue chan *[]byte
 	pool  sync.Pool
-	done  chan struct{}
-	once  sync.Once
-	log   *slog.Logger
+	// stop ends the sender. The queue is never closed: a Tap already
+	// running when the transport drops the exporter may still send.
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	closed atomic.Bool
+	log    *slog.Logger
 
 	sent, dropped, errors atomic.Uint64
 }
@@ -75,7 +79,7 @@ func NewHEPExporter(addr string, id uint32, log *slog.Logger) (*HEPExporter, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &HEPExporter{conn: conn, id: id, now: time.Now, queue: make(chan *[]byte, hepQueue), done: make(chan struct{}), log: log}
+	h := &HEPExporter{conn: conn, id: id, now: time.Now, queue: make(chan *[]byte, hepQueue), stop: make(chan struct{}), done: make(chan struct{}), log: log}
 	h.pool.New = func() any { b := make([]byte, 0, 2048); return &b }
 	go h.run()
 	return h, nil
@@ -83,20 +87,39 @@ func NewHEPExporter(addr string, id uint32, log *slog.Logger) (*HEPExporter, err
 
 func (h *HEPExporter) run() {
 	defer close(h.done)
-	for bp := range h.queue {
-		if _, err := h.conn.Write(*bp); err != nil {
-			if h.errors.Add(1) == 1 {
-				h.log.Warn("hep: send failed", "err", err)
+	for {
+		select {
+		case bp := <-h.queue:
+			h.send(bp)
+		case <-h.stop:
+			for { // what was queued before Close
+				select {
+				case bp := <-h.queue:
+					h.send(bp)
+				default:
+					return
+				}
 			}
-		} else {
-			h.sent.Add(1)
 		}
-		h.pool.Put(bp)
 	}
+}
+
+func (h *HEPExporter) send(bp *[]byte) {
+	if _, err := h.conn.Write(*bp); err != nil {
+		if h.errors.Add(1) == 1 {
+			h.log.Warn("hep: send failed", "err", err)
+		}
+	} else {
+		h.sent.Add(1)
+	}
+	h.pool.Put(bp)
 }
 
 // Tap implements transport.Tap.
 func (h *HEPExporter) Tap(dir transport.Direction, tp string, local, remote netip.AddrPort, raw []byte) {
+	if h.closed.Load() {
+		return
+	}
 	if len(raw) > 65000 { // HEP lengths are 16 bits
 		h.dropped.Add(1)
 		return
@@ -122,9 +145,14 @@ func (h *HEPExporter) Stats() HEPStats {
 
 // Close stops the sender after the queued packets.
 func (h *HEPExporter) Close() error {
-	h.once.Do(func() { close(h.queue) })
-	<-h.done
-	return h.conn.Close()
+	var err error
+	h.once.Do(func() {
+		h.closed.Store(true)
+		close(h.stop)
+		<-h.done
+		err = h.conn.Close()
+	})
+	return err
 }
 
 // AppendHEP appends one HEP v3 packet carrying the SIP message raw sent
