@@ -12,7 +12,7 @@ import (
 // eventHub feeds the console's server-sent events (/api/events): once a
 // second, or at once when poked (a new call captured, a registration
 // removed), it takes a snapshot of the counts and, when it changed, sends
-// it to every subscriber as an event "status". The console refetches what
+// it to each subscriber whose last event differs, as an event "status". The console refetches what
 // it shows on each event; the snapshot is cheap (counts, not lists).
 type eventHub struct {
 	a      *Server
@@ -22,16 +22,18 @@ type eventHub struct {
 	done   chan struct{}
 
 	mu   sync.Mutex
-	subs map[chan []byte]struct{}
-	last []byte
+	subs map[chan []byte]*subscriber
 }
+
+// subscriber is one event stream and the last snapshot it was sent.
+type subscriber struct{ last []byte }
 
 // maxSubscribers bounds the event streams open at once.
 const maxSubscribers = 64
 
 func newEventHub(a *Server) *eventHub {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &eventHub{a: a, pokeCh: make(chan struct{}, 1), ctx: ctx, cancel: cancel, subs: map[chan []byte]struct{}{}}
+	return &eventHub{a: a, pokeCh: make(chan struct{}, 1), ctx: ctx, cancel: cancel, subs: map[chan []byte]*subscriber{}}
 }
 
 func (h *eventHub) poke() {
@@ -103,13 +105,14 @@ func (h *eventHub) run() {
 		}
 		snap := h.snapshot()
 		h.mu.Lock()
-		if string(snap) != string(h.last) {
-			h.last = snap
-			for ch := range h.subs {
-				select {
-				case ch <- snap:
-				default: // a slow reader misses one; the next carries all
-				}
+		for ch, sub := range h.subs {
+			if string(snap) == string(sub.last) {
+				continue
+			}
+			select {
+			case ch <- snap:
+				sub.last = snap
+			default: // a slow reader gets it on the next round
 			}
 		}
 		h.mu.Unlock()
@@ -125,13 +128,14 @@ func (h *eventHub) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch := make(chan []byte, 1)
+	first := h.snapshot()
 	h.mu.Lock()
 	if len(h.subs) >= maxSubscribers {
 		h.mu.Unlock()
 		writeError(w, http.StatusServiceUnavailable, "too many event streams open (%d)", maxSubscribers)
 		return
 	}
-	h.subs[ch] = struct{}{}
+	h.subs[ch] = &subscriber{last: first}
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
@@ -143,7 +147,7 @@ func (h *eventHub) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "event: status\ndata: %s\n\n", h.snapshot())
+	fmt.Fprintf(w, "event: status\ndata: %s\n\n", first)
 	fl.Flush()
 	keep := time.NewTicker(15 * time.Second)
 	defer keep.Stop()

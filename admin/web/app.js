@@ -7,6 +7,9 @@ const $ = (id) => document.getElementById(id);
 const SVG = 'http://www.w3.org/2000/svg';
 let token = sessionStorage.getItem('parley-token') || '';
 let regCursor = '';
+let regPages = 0;   // pages of registrations shown
+let regLoadSeq = 0; // only the latest load draws
+let regLoading = 0; // loads in flight
 let events = null; // AbortController of the event stream
 
 async function api(path, opts = {}) {
@@ -114,7 +117,8 @@ async function startEvents() {
 function onStatus(st) {
   const page = currentPage();
   if (page === 'dashboard') loadDashboard();
-  else if (page === 'registrations') loadRegistrations(true);
+  // A live update redraws the first page, never a list the user paged on.
+  else if (page === 'registrations' && regPages <= 1 && !regLoading) loadRegistrations(true);
   else if (page === 'calls') loadCalls();
   $('live').title = 'live: ' + st.registrations + ' registrations, ' + st.calls_captured + ' calls';
 }
@@ -153,13 +157,18 @@ async function loadDashboard() {
 }
 
 async function loadRegistrations(first) {
+  const seq = ++regLoadSeq;
   if (first) regCursor = '';
   const user = $('r-user').value.trim();
   const q = new URLSearchParams({ limit: '100' });
   if (user) q.set('user', user);
   if (regCursor) q.set('cursor', regCursor);
   const t0 = performance.now();
-  const page = await getJSON('/api/registrations?' + q);
+  let page;
+  regLoading++;
+  try { page = await getJSON('/api/registrations?' + q); } finally { regLoading--; }
+  if (seq !== regLoadSeq) return; // a newer load is on its way
+  regPages = first ? 1 : regPages + 1;
   const tb = $('r-table').tBodies[0];
   const rows = page.registrations.map((r) => el('tr', { 'data-user': r.user, 'data-contact': r.contact },
     el('td', {}, r.user), el('td', {}, r.contact), el('td', {}, r.source), el('td', {}, r.transport),
