@@ -90,7 +90,8 @@ func (s *Server) isOurs(host string) bool {
 // retransmissions get the same answer and the ACK of an INVITE's is known
 // for what it is (see dispatcher.HandleAck).
 func (s *Server) respondStateless(tx *transaction.ServerTx, resp *sip.Response) {
-	if resp.StatusCode > 100 {
+	if resp.StatusCode > 100 && resp.ToTag() == "" {
+		// Challenges come tagged so already (auth.Verifier.Challenge).
 		req := tx.Request()
 		resp.SetToTag(sip.StatelessTag(req.CallID(), req.FromTag()))
 	}
