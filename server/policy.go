@@ -69,7 +69,7 @@ func (s *Server) refuseRelay(r *Request, reason string) {
 	from, _ := r.Msg.From()
 	s.log.Warn("relay refused", "source", r.Source.String(), "method", r.Msg.Method,
 		"from", from.URI.String(), "ruri", r.Msg.URI.String(), "call-id", r.Msg.CallID(), "reason", reason)
-	s.respond(r.Tx, sip.NewResponse(r.Msg, sip.StatusForbidden, reason))
+	s.respondStateless(r.Tx, sip.NewResponse(r.Msg, sip.StatusForbidden, reason)) // commits nothing
 }
 
 // isOurs reports whether a host is the domain or one of our addresses.
