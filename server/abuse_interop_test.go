@@ -239,7 +239,7 @@ func TestFloodWhileRegistering(t *testing.T) {
 		Scenario: "register_digest_uac", Transport: "u1", Target: server, LocalIP: "127.0.0.1",
 		LocalPort: peertest.FreePort(t), Calls: regs, Rate: 50, Timeout: 60 * time.Second,
 		Extra: []string{"-s", "alice", "-au", "alice", "-ap", "wonderland", "-auth_uri", "example.test",
-			"-key", "domain", "example.test", "-key", "expires", "600"},
+			"-key", "domain", "example.test", "-key", "expires", "600", "-trace_msg", "-message_file", "messages.log"},
 	}
 	flood := peertest.SIPp{
 		Scenario: "invite_flood_uac", Transport: "u1", Target: server, LocalIP: "127.0.0.3",

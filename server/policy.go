@@ -69,7 +69,7 @@ func (s *Server) refuseRelay(r *Request, reason string) {
 	from, _ := r.Msg.From()
 	s.log.Warn("relay refused", "source", r.Source.String(), "method", r.Msg.Method,
 		"from", from.URI.String(), "ruri", r.Msg.URI.String(), "call-id", r.Msg.CallID(), "reason", reason)
-	s.respond(r.Tx, sip.NewResponse(r.Msg, sip.StatusForbidden, reason))
+	s.respondStateless(r.Tx, sip.NewResponse(r.Msg, sip.StatusForbidden, reason)) // commits nothing
 }
 
 // isOurs reports whether a host is the domain or one of our addresses.
@@ -90,7 +90,8 @@ func (s *Server) isOurs(host string) bool {
 // retransmissions get the same answer and the ACK of an INVITE's is known
 // for what it is (see dispatcher.HandleAck).
 func (s *Server) respondStateless(tx *transaction.ServerTx, resp *sip.Response) {
-	if resp.StatusCode > 100 {
+	if resp.StatusCode > 100 && resp.ToTag() == "" {
+		// Challenges come tagged so already (auth.Verifier.Challenge).
 		req := tx.Request()
 		resp.SetToTag(sip.StatelessTag(req.CallID(), req.FromTag()))
 	}
