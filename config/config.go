@@ -100,9 +100,10 @@ type Config struct {
 	// neither product nor version.
 	ServerHeader string `yaml:"server_header"`
 	// Secret keys the signatures the server puts into its Record-Route
-	// (so that in-dialog requests pass only along routes it recorded).
-	// Default: a random secret made on the first start and kept in
-	// DATA/secret. Nodes that share calls must share it.
+	// (so that in-dialog requests pass only along routes it recorded) and
+	// its digest nonces. Default: a random secret made on the first start
+	// and kept in DATA/secret. Nodes that share calls and phones must
+	// share it (then a nonce one issued is good at another).
 	Secret string `yaml:"secret"`
 	// Dialplan is the PBX's dial plan (pbx/dialplan/README.md), kept as
 	// the YAML node so that its errors name lines of this file; DialPlan

@@ -163,3 +163,64 @@ func TestRegisterAtServerAddress(t *testing.T) {
 		t.Fatalf("sip:alice@example.test has %d bindings, want 1", n)
 	}
 }
+
+// TestNonceAcrossNodesAndRestarts: nodes that share `secret` accept each
+// other's digest nonces; a node's own secret (DATA/secret) keeps its
+// challenges good across a restart.
+func TestNonceAcrossNodesAndRestarts(t *testing.T) {
+	start := func(cfg *config.Config) *Server {
+		s, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	challengeThenAnswer := func(a, b *Server, call string) int {
+		c, _ := net.Dial("udp", addr(t, a, transport.UDP))
+		defer c.Close()
+		ch := send(t, c, registerReq(c, "alice", 1, call))
+		if ch.StatusCode != 401 {
+			t.Fatalf("got %d, want 401", ch.StatusCode)
+		}
+		c2, _ := net.Dial("udp", addr(t, b, transport.UDP))
+		defer c2.Close()
+		req := registerReq(c2, "alice", 2, call)
+		if err := auth.NewClient("alice", "wonderland").Authorize(req, ch); err != nil {
+			t.Fatal(err)
+		}
+		return send(t, c2, req).StatusCode
+	}
+	cfg1 := digestConfig(t, t.TempDir(), "udp:127.0.0.1:0")
+	cfg2 := digestConfig(t, t.TempDir(), "udp:127.0.0.1:0")
+	cfg1.Secret, cfg2.Secret = "cluster-secret-0123456789", "cluster-secret-0123456789"
+	n1, n2 := start(cfg1), start(cfg2)
+	defer n1.Shutdown(shutdownCtx())
+	defer n2.Shutdown(shutdownCtx())
+	if code := challengeThenAnswer(n1, n2, "across"); code != 200 {
+		t.Fatalf("nonce of node 1 answered at node 2: %d, want 200", code)
+	}
+
+	// One node, its own secret, restarted between challenge and answer.
+	data := t.TempDir()
+	a := start(digestConfig(t, data, "udp:127.0.0.1:0"))
+	c, _ := net.Dial("udp", addr(t, a, transport.UDP))
+	defer c.Close()
+	ch := send(t, c, registerReq(c, "alice", 1, "restart"))
+	if err := a.Shutdown(shutdownCtx()); err != nil {
+		t.Fatal(err)
+	}
+	b := start(digestConfig(t, data, "udp:127.0.0.1:0"))
+	defer b.Shutdown(shutdownCtx())
+	c2, _ := net.Dial("udp", addr(t, b, transport.UDP))
+	defer c2.Close()
+	req := registerReq(c2, "alice", 2, "restart")
+	if err := auth.NewClient("alice", "wonderland").Authorize(req, ch); err != nil {
+		t.Fatal(err)
+	}
+	if r := send(t, c2, req); r.StatusCode != 200 {
+		t.Fatalf("a challenge answered after a restart: %d %s, want 200", r.StatusCode, r.Reason)
+	}
+}

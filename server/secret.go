@@ -1,7 +1,9 @@
 package server
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,10 +18,13 @@ import (
 // secretFile holds the generated secret in the data directory.
 const secretFile = "secret"
 
-// loadSecret returns the key that signs the server's Record-Route: the
-// config's secret, else the one in DATA/secret, made on the first start
-// (random, 256 bits, mode 0600). It outlives restarts, so calls set up
-// before a restart can still be ended through the restarted server.
+// loadSecret returns the server's secret, from which the keys of its
+// Record-Route signatures and digest nonces are derived: the config's
+// secret, else the one in DATA/secret, made on the first start (random,
+// 256 bits, mode 0600). It outlives restarts, so calls set up before a
+// restart can still be ended through the restarted server and a challenge
+// answered after it is still good; nodes given one `secret` accept each
+// other's routes and nonces.
 func loadSecret(cfg *config.Config) ([]byte, error) {
 	if cfg.Secret != "" {
 		return []byte(cfg.Secret), nil
@@ -62,4 +67,12 @@ func loadSecret(cfg *config.Config) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(k), f.Close()
+}
+
+// deriveKey makes the key of one use of the secret (Record-Route
+// signatures, digest nonces), so that no two uses share a key.
+func deriveKey(secret []byte, use string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("parley " + use))
+	return m.Sum(nil)
 }

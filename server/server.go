@@ -67,6 +67,10 @@ type Server struct {
 
 	relayRefused, acksDropped atomic.Uint64
 
+	// secret is the node's (or cluster's) key, see loadSecret; each use
+	// takes a key of its own from it (deriveKey).
+	secret []byte
+
 	// relay and ng serve media.ng_listen (media.go); nil without it.
 	relay *media.Relay
 	ng    *ng.Server
@@ -137,6 +141,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		names[u.Name] = true
 	}
 	s.users.Store(&names)
+	if s.secret, err = loadSecret(cfg); err != nil {
+		return nil, err
+	}
 	if err := s.openAccounts(); err != nil {
 		return nil, err
 	}
@@ -196,18 +203,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.Auth == "digest" {
 		userExists = s.userExists
 	}
-	secret, err := loadSecret(cfg)
-	if err != nil {
-		s.store.Close()
-		return nil, err
-	}
 	s.proxy, err = proxy.New(proxy.Config{
 		Transactions: s.tx,
 		Transport:    s.tp,
 		Domains:      []string{cfg.Domain},
 		Locator:      &proxy.LocationLocator{Store: s.store, UserExists: userExists, Domain: cfg.Domain, Aliases: s.isOurs},
 		RecordRoute:  true,
-		RouteKey:     secret,
+		RouteKey:     deriveKey(s.secret, "record-route"),
 		RetryAfter:   cfg.Limits.RetryAfter,
 		Logger:       log,
 	})
@@ -264,7 +266,10 @@ func (s *Server) openAccounts() error {
 			store.Close()
 			return fmt.Errorf("users: %w", err)
 		}
-		if s.verifier, err = auth.NewVerifier(auth.Config{Realm: cfg.Domain, Store: st, Algorithms: cfg.DigestAlgorithms}); err != nil {
+		if s.verifier, err = auth.NewVerifier(auth.Config{Realm: cfg.Domain, Store: st, Algorithms: cfg.DigestAlgorithms,
+			// Nonces outlive a restart, and nodes that share the
+			// secret accept each other's.
+			Key: deriveKey(s.secret, "digest-nonce")}); err != nil {
 			store.Close()
 			return err
 		}
