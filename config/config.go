@@ -110,6 +110,28 @@ type Config struct {
 	Dialplan yaml.Node `yaml:"dialplan"`
 	// Media configures the media relay of anchored calls.
 	Media Media `yaml:"media"`
+	// PBX switches the back-to-back user agent (package pbx/bridge) on:
+	// calls from our users and to our users' numbers go through it, by the
+	// dial plan, with media relayed. See PBX.
+	PBX PBX `yaml:"pbx"`
+}
+
+// PBX configures the B2BUA.
+type PBX struct {
+	// Enabled routes initial INVITEs to our numbers through the PBX (the
+	// proxy serves the dial plan's proxy routes and calls to other
+	// domains). Default: on when the config has a dialplan, else off —
+	// the plain proxy, while the PBX's interop coverage catches up with
+	// the proxy's.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// PBXEnabled reports whether calls go through the PBX (see PBX.Enabled).
+func (c *Config) PBXEnabled() bool {
+	if c.PBX.Enabled != nil {
+		return *c.PBX.Enabled
+	}
+	return c.Dialplan.Kind != 0
 }
 
 // Relay is the relay policy: a request neither from an authenticated

@@ -34,6 +34,9 @@ import (
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/guard"
 	"github.com/parley-sip/parley/location"
+	"github.com/parley-sip/parley/media"
+	"github.com/parley-sip/parley/pbx/bridge"
+	"github.com/parley-sip/parley/pbx/cdr"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -56,6 +59,11 @@ type Server struct {
 	proxy     *proxy.Proxy
 	chain     *chain
 	guard     *guard.Guard // nil with abuse.off
+	// bridge is the PBX (nil unless pbx.enabled), with its relay and its
+	// call records.
+	bridge *bridge.Bridge
+	relay  *media.Relay
+	cdr    *cdr.Async
 	// trusted are the relay.trusted prefixes, inbound relay.inbound.
 	trusted, inbound []netip.Prefix
 
@@ -189,11 +197,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		s.store.Close()
 		return nil, err
 	}
+	locator := &proxy.LocationLocator{Store: s.store, UserExists: userExists, Domain: cfg.Domain, Aliases: s.isOurs}
 	s.proxy, err = proxy.New(proxy.Config{
 		Transactions: s.tx,
 		Transport:    s.tp,
 		Domains:      []string{cfg.Domain},
-		Locator:      &proxy.LocationLocator{Store: s.store, UserExists: userExists, Domain: cfg.Domain, Aliases: s.isOurs},
+		Locator:      locator,
 		RecordRoute:  true,
 		RouteKey:     secret,
 		RetryAfter:   cfg.Limits.RetryAfter,
@@ -204,6 +213,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.router = s.proxy
+	if err := s.newPBX(locator); err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	s.chain = s.buildChain()
 	return s, nil
 }
@@ -313,10 +326,11 @@ func (s *Server) Transactions() *transaction.Layer { return s.tx }
 // progress finish, until ctx ends; then listeners and connections close.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
+		errPBX := s.closePBX(ctx)
 		errTx := s.tx.Shutdown(ctx)
 		errTp := s.tp.Shutdown(ctx)
 		errStore := s.store.Close()
-		s.shutdownErr = errors.Join(errTx, errTp, errStore)
+		s.shutdownErr = errors.Join(errPBX, errTx, errTp, errStore)
 	})
 	return s.shutdownErr
 }

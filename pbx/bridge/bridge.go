@@ -60,8 +60,6 @@ type Config struct {
 	// CDR receives a record per call (cdr.Async in front of SQLite); nil
 	// writes none.
 	CDR cdr.Store
-	// Proxy serves a call the dial plan hands to the proxy.
-	Proxy func(tx *transaction.ServerTx)
 	// RetryAfter is the Retry-After of 503 answers (seconds, default 5).
 	RetryAfter int
 	Log        *slog.Logger
@@ -115,19 +113,20 @@ func (b *Bridge) Stats() Stats {
 		Cancelled: b.cancelled.Load(), Proxied: b.proxied.Load(), Active: b.active.Load()}
 }
 
-// Wants reports whether the bridge serves an initial request: an INVITE
-// whose dialled number the plan routes to something other than the proxy
-// (a proxy route is the proxy's, without the PBX in the path).
-func (b *Bridge) Wants(req *sip.Request, caller string) bool {
-	if req.Method != sip.INVITE || req.ToTag() != "" {
-		return false
-	}
+// ProxyRoute reports whether the dial plan hands an initial INVITE from
+// caller to the proxy (a proxy route: the PBX stays out of the call) and
+// which. Everything else that reaches the bridge is its own, a number the
+// plan does not know included (404).
+func (b *Bridge) ProxyRoute(req *sip.Request, caller string) (*dialplan.Proxy, bool) {
 	r, ok := b.cfg.Plan.Match(req.URI.UserUnescaped(), caller)
 	if !ok {
-		return true // the PBX answers 404
+		return nil, false
 	}
-	_, isProxy := r.Action.(*dialplan.Proxy)
-	return !isProxy
+	p, isProxy := r.Action.(*dialplan.Proxy)
+	if isProxy {
+		b.proxied.Add(1)
+	}
+	return p, isProxy
 }
 
 // ServeInvite takes an initial INVITE from caller (our authenticated user,
