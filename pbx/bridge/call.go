@@ -324,6 +324,10 @@ func (c *call) ring(users []string, timeout time.Duration, m dialplan.Media) (ou
 	if len(ringing) == 0 {
 		return unregistered, answer{code: sip.StatusTemporarilyUnavailable, reason: "Temporarily Unavailable: no device reachable"}
 	}
+	mine := make(map[*leg.Leg]bool, len(ringing))
+	for _, l := range ringing {
+		mine[l] = true
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	cancelAll := func() {
@@ -358,6 +362,15 @@ func (c *call) ring(users []string, timeout time.Duration, m dialplan.Media) (ou
 			}
 			f := c.forks[ev.leg]
 			if f == nil {
+				continue
+			}
+			if !mine[ev.leg] {
+				// A leg of an earlier attempt (a group member whose
+				// turn is over, a forwarded-from user): one that
+				// answers now is hung up.
+				if ev.resp != nil && ev.resp.IsSuccess() {
+					go c.hangUpLate(ev.leg)
+				}
 				continue
 			}
 			if ev.resp == nil { // the transaction ended

@@ -1,0 +1,417 @@
+package bridge_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/parley-sip/parley/internal/peertest"
+	"github.com/parley-sip/parley/media"
+	"github.com/parley-sip/parley/pbx/bridge"
+	"github.com/parley-sip/parley/pbx/cdr"
+	"github.com/parley-sip/parley/pbx/dialplan"
+	"github.com/parley-sip/parley/pbx/leg"
+	"github.com/parley-sip/parley/proxy"
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
+	"github.com/parley-sip/parley/ua"
+)
+
+// pbx is a bridge on a loopback stack of its own, with phones (package ua)
+// registered in a map standing in for the location store.
+type pbx struct {
+	b     *bridge.Bridge
+	relay *media.Relay
+	addr  string
+	cdrs  *memCDR
+
+	mu      sync.Mutex
+	devices map[string][]proxy.Target
+}
+
+type memCDR struct {
+	mu sync.Mutex
+	rs []cdr.Record
+}
+
+func (m *memCDR) Write(_ context.Context, r cdr.Record) error {
+	m.mu.Lock()
+	m.rs = append(m.rs, r)
+	m.mu.Unlock()
+	return nil
+}
+func (m *memCDR) Last(context.Context, int) ([]cdr.Record, error)   { return nil, nil }
+func (m *memCDR) Query(context.Context, cdr.Filter) ([]cdr.Record, error) { return nil, nil }
+func (m *memCDR) Close() error                                       { return nil }
+
+// last waits for the n-th record and returns it.
+func (m *memCDR) last(t *testing.T, n int) cdr.Record {
+	t.Helper()
+	var r cdr.Record
+	ok := peertest.WaitFor(3*time.Second, func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if len(m.rs) >= n {
+			r = m.rs[n-1]
+			return true
+		}
+		return false
+	})
+	if !ok {
+		t.Fatalf("no call record %d", n)
+	}
+	return r
+}
+
+var users = []string{"alice", "bob", "carol", "dave"}
+
+// newPBX starts a bridge with the dial plan plan (YAML, "" the default)
+// and the relay on ports RTP ports (0: a free range of 64).
+func newPBX(t *testing.T, plan string, ports int) *pbx {
+	t.Helper()
+	var node yaml.Node
+	if plan != "" {
+		if err := yaml.Unmarshal([]byte(plan), &node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p0, err := dialplan.Parse(&node, dialplan.Options{Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := transport.New(transport.Config{})
+	if err := tp.Listen(transport.ListenSpec{Transport: transport.UDP, Addr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := tp.LocalAddr(transport.UDP)
+	p := &pbx{addr: a.AddrPort.String(), cdrs: &memCDR{}, devices: map[string][]proxy.Target{}}
+	n := 64
+	if ports > 0 {
+		n = ports
+	}
+	lo, hi := peertest.FreePortRange(t, n)
+	alloc, err := media.NewPortAllocator(lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.relay, err = media.NewRelay(media.RelayConfig{LocalAddr: a.AddrPort.Addr(), Ports: alloc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b *bridge.Bridge
+	txl := transaction.New(transaction.Config{T1: 50 * time.Millisecond, OnAck: func(ack *sip.Request) { b.HandleAck(ack) }}, tp,
+		transaction.HandlerFunc(func(tx *transaction.ServerTx) {
+			req := tx.Request()
+			switch {
+			case req.ToTag() != "":
+				if !b.ServeInDialog(tx) {
+					_ = tx.Respond(sip.NewResponse(req, sip.StatusCallTransactionDoesNotExist, ""))
+				}
+			case req.Method == sip.INVITE:
+				from, _ := req.From()
+				b.ServeInvite(tx, from.URI.User)
+			default:
+				_ = tx.Respond(sip.NewResponse(req, sip.StatusMethodNotAllowed, ""))
+			}
+		}))
+	tp.SetHandler(txl)
+	b, err = bridge.New(bridge.Config{
+		Stack:   &leg.Stack{Tx: txl, TP: tp, Allow: "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, OPTIONS"},
+		Plan:    p0,
+		Locator: proxy.LocatorFunc(p.locate),
+		Domain:  "example.test",
+		Relay:   p.relay,
+		CDR:     p.cdrs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.b = b
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		b.Close(ctx)
+		txl.Shutdown(ctx)
+		tp.Shutdown(ctx)
+		p.relay.Close()
+	})
+	return p
+}
+
+func (p *pbx) locate(_ context.Context, u sip.URI) ([]proxy.Target, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	known := false
+	for _, n := range users {
+		known = known || n == u.User
+	}
+	if !known {
+		return nil, proxy.ErrNotFound
+	}
+	return append([]proxy.Target(nil), p.devices[u.User]...), nil
+}
+
+// phone starts a UA for user using the PBX as its outbound proxy; with
+// register it is one of the user's devices.
+func (p *pbx) phone(t *testing.T, user string, register bool) *ua.UA {
+	t.Helper()
+	u, err := ua.New(ua.Config{User: user, Domain: "example.test", Server: p.addr, Listen: "127.0.0.1:0", T1: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		u.Close(ctx)
+	})
+	if register {
+		p.mu.Lock()
+		p.devices[user] = append(p.devices[user], proxy.Target{URI: u.Contact()})
+		p.mu.Unlock()
+	}
+	return u
+}
+
+func incoming(t *testing.T, u *ua.UA, d time.Duration) *ua.Call {
+	t.Helper()
+	select {
+	case c := <-u.Incoming():
+		return c
+	case <-time.After(d):
+		t.Fatalf("%s: no incoming call within %v", u.ContactString(), d)
+		return nil
+	}
+}
+
+func waitDone(t *testing.T, c *ua.Call, what string) ua.EndInfo {
+	t.Helper()
+	select {
+	case <-c.Done():
+		return c.End()
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: call did not end", what)
+		return ua.EndInfo{}
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// dialAnswered has alice call number and callee answer on its phone.
+func dialAnswered(t *testing.T, alice *ua.UA, number string, callee *ua.UA) (out, in *ua.Call) {
+	t.Helper()
+	type res struct {
+		c   *ua.Call
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		c, err := alice.Dial(ctx(t), "sip:"+number+"@example.test", ua.CallOptions{})
+		done <- res{c, err}
+	}()
+	in = incoming(t, callee, 5*time.Second)
+	if err := in.Answer(ua.CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("dial %s: %v", number, r.err)
+	}
+	return r.c, in
+}
+
+func statusOf(err error) int {
+	var se *ua.StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+// TestCallRelayedHoldBye: alice calls bob by name (the default plan); the
+// media goes through the relay (bob's SDP names the relay, packets are
+// forwarded), alice holds and resumes (re-INVITEs carried across: bob
+// sees the hold), bob hangs up and alice's call ends; the record says
+// answered, ended by the callee, anchored.
+func TestCallRelayedHoldBye(t *testing.T) {
+	p := newPBX(t, "", 0)
+	alice := p.phone(t, "alice", true)
+	bob := p.phone(t, "bob", true)
+	out, in := dialAnswered(t, alice, "bob", bob)
+	relayAddr := p.relay.Addr().String()
+	if c := in.RemoteSDP().Connection; c == nil || c.Address != relayAddr {
+		t.Errorf("bob's offer does not name the relay %s:\n%s", relayAddr, in.RemoteSDP())
+	}
+	if !peertest.WaitFor(3*time.Second, func() bool { return p.relay.Stats().Packets > 20 }) {
+		t.Errorf("relay forwarded too little: %+v", p.relay.Stats())
+	}
+	if err := out.Hold(ctx(t)); err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	if !peertest.WaitFor(2*time.Second, in.RemoteHold) {
+		t.Error("bob does not see the hold")
+	}
+	if err := out.Resume(ctx(t)); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if !peertest.WaitFor(2*time.Second, func() bool { return !in.RemoteHold() }) {
+		t.Error("bob still on hold after resume")
+	}
+	if err := in.Hangup(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitDone(t, out, "alice"); !e.Remote {
+		t.Errorf("alice's call ended %+v, want by the far end", e)
+	}
+	r := p.cdrs.last(t, 1)
+	if r.Caller != "alice" || r.Callee != "bob" || r.Disposition != cdr.Answered || r.Cause.Side != cdr.SideCallee || !r.Anchored {
+		t.Errorf("record %+v", r)
+	}
+	if !peertest.WaitFor(2*time.Second, func() bool { return p.relay.Stats().Streams == 0 }) {
+		t.Errorf("relay streams left: %+v", p.relay.Stats())
+	}
+	if st := p.b.Stats(); st.Active != 0 || st.Answered != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestCancelReachesEveryLeg: bob has two devices; alice gives up while
+// they ring: both see the call cancelled, alice gets 487.
+func TestCancelReachesEveryLeg(t *testing.T) {
+	p := newPBX(t, "", 0)
+	alice := p.phone(t, "alice", true)
+	bob1 := p.phone(t, "bob", true)
+	bob2 := p.phone(t, "bob", true)
+	c, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := alice.Dial(c, "sip:bob@example.test", ua.CallOptions{})
+		errc <- err
+	}()
+	in1 := incoming(t, bob1, 5*time.Second)
+	in2 := incoming(t, bob2, 5*time.Second)
+	cancel()
+	if code := statusOf(<-errc); code != 487 {
+		t.Errorf("alice's dial ended %d, want 487", code)
+	}
+	for i, in := range []*ua.Call{in1, in2} {
+		if e := waitDone(t, in, "bob"); e.Status != 487 && !strings.Contains(e.Reason, "cancel") {
+			t.Errorf("bob's device %d: %+v, want cancelled", i+1, e)
+		}
+	}
+	if r := p.cdrs.last(t, 1); r.Disposition != cdr.Cancelled || r.Cause.Side != cdr.SideCaller {
+		t.Errorf("record %+v", r)
+	}
+}
+
+// TestFailures: each way a call can fail gets its code.
+func TestFailures(t *testing.T) {
+	p := newPBX(t, "users:\n  dave:\n    dnd: true\n", 0)
+	alice := p.phone(t, "alice", true)
+	bob := p.phone(t, "bob", true)
+	_ = p.phone(t, "carol", false) // carol has no device registered
+
+	if _, err := alice.Dial(ctx(t), "sip:nobody@example.test", ua.CallOptions{}); statusOf(err) != 404 {
+		t.Errorf("unknown number: %v, want 404", err)
+	}
+	if _, err := alice.Dial(ctx(t), "sip:carol@example.test", ua.CallOptions{}); statusOf(err) != 480 {
+		t.Errorf("nobody registered: %v, want 480", err)
+	}
+	if _, err := alice.Dial(ctx(t), "sip:dave@example.test", ua.CallOptions{}); statusOf(err) != 486 {
+		t.Errorf("do not disturb: %v, want 486", err)
+	}
+	go func() {
+		in := incoming(t, bob, 5*time.Second)
+		in.Reject(486, "")
+	}()
+	if _, err := alice.Dial(ctx(t), "sip:bob@example.test", ua.CallOptions{}); statusOf(err) != 486 {
+		t.Errorf("busy: %v, want 486", err)
+	}
+	go func() {
+		in := incoming(t, bob, 5*time.Second)
+		in.Reject(488, "")
+	}()
+	if _, err := alice.Dial(ctx(t), "sip:bob@example.test", ua.CallOptions{}); statusOf(err) != 488 {
+		t.Errorf("no common codec: %v, want 488", err)
+	}
+	r := p.cdrs.last(t, 5)
+	if r.Disposition != cdr.Failed || r.Cause.Code != 488 {
+		t.Errorf("record %+v", r)
+	}
+}
+
+// TestPortsExhausted: a range too small for a relayed call's two port
+// pairs gets 503 with Retry-After.
+func TestPortsExhausted(t *testing.T) {
+	p := newPBX(t, "", 2) // one pair
+	alice := p.phone(t, "alice", true)
+	_ = p.phone(t, "bob", true)
+	if _, err := alice.Dial(ctx(t), "sip:bob@example.test", ua.CallOptions{}); statusOf(err) != 503 {
+		t.Errorf("ports exhausted: %v, want 503", err)
+	}
+}
+
+// TestRingGroupSequential: carol rings first for 1 s and does not answer;
+// then bob's phone rings and he answers. Carol's ringing was cancelled.
+func TestRingGroupSequential(t *testing.T) {
+	p := newPBX(t, `
+routes:
+  - match: "200"
+    group: {strategy: sequential, members: [{user: carol, timeout: 1s}, bob]}
+`, 0)
+	alice := p.phone(t, "alice", true)
+	bob := p.phone(t, "bob", true)
+	carol := p.phone(t, "carol", true)
+	done := make(chan error, 1)
+	var out *ua.Call
+	go func() {
+		var err error
+		out, err = alice.Dial(ctx(t), "sip:200@example.test", ua.CallOptions{})
+		done <- err
+	}()
+	ic := incoming(t, carol, 5*time.Second)
+	in := incoming(t, bob, 5*time.Second)
+	if e := waitDone(t, ic, "carol"); e.Status != 487 && !strings.Contains(e.Reason, "cancel") {
+		t.Errorf("carol's ringing ended %+v, want cancelled", e)
+	}
+	if err := in.Answer(ua.CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Hangup(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, in, "bob")
+	if r := p.cdrs.last(t, 1); r.Callee != "bob" || r.Route != "200" || r.Disposition != cdr.Answered || r.Cause.Side != cdr.SideCaller {
+		t.Errorf("record %+v", r)
+	}
+}
+
+// TestForwardNoAnswer: bob does not answer within 1 s; his calls go to
+// carol, who answers.
+func TestForwardNoAnswer(t *testing.T) {
+	p := newPBX(t, "users:\n  bob:\n    forward: {no_answer: carol, after: 1s}\n", 0)
+	alice := p.phone(t, "alice", true)
+	bob := p.phone(t, "bob", true)
+	carol := p.phone(t, "carol", true)
+	go func() { incoming(t, bob, 5*time.Second) }()
+	out, in := dialAnswered(t, alice, "bob", carol)
+	if err := out.Hangup(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, in, "carol")
+	if r := p.cdrs.last(t, 1); r.Callee != "carol" || r.Dialled != "bob" || r.Disposition != cdr.Answered {
+		t.Errorf("record %+v", r)
+	}
+}
