@@ -46,9 +46,9 @@ func (m *memCDR) Write(_ context.Context, r cdr.Record) error {
 	m.mu.Unlock()
 	return nil
 }
-func (m *memCDR) Last(context.Context, int) ([]cdr.Record, error)   { return nil, nil }
+func (m *memCDR) Last(context.Context, int) ([]cdr.Record, error)         { return nil, nil }
 func (m *memCDR) Query(context.Context, cdr.Filter) ([]cdr.Record, error) { return nil, nil }
-func (m *memCDR) Close() error                                       { return nil }
+func (m *memCDR) Close() error                                            { return nil }
 
 // last waits for the n-th record and returns it.
 func (m *memCDR) last(t *testing.T, n int) cdr.Record {
