@@ -94,6 +94,7 @@ func (s *Server) newPBX(locator proxy.Locator) error {
 		Plan:       plan,
 		Locator:    locator,
 		Domain:     cfg.Domain,
+		AnyUser:    cfg.Auth != "digest",
 		Relay:      relay,
 		CDR:        records,
 		RetryAfter: cfg.Limits.RetryAfter,

@@ -55,6 +55,10 @@ type Config struct {
 	Locator proxy.Locator
 	// Domain is our domain: callee legs are addressed sip:USER@Domain.
 	Domain string
+	// AnyUser rings a number the plan does not match as a user name, when
+	// the Locator knows it: for a server without a user list (auth: none),
+	// where every name is a user, as the proxy has it.
+	AnyUser bool
 	// Relay anchors media; nil makes every route direct.
 	Relay *media.Relay
 	// CDR receives a record per call (cdr.Async in front of SQLite); nil

@@ -131,6 +131,9 @@ func (c *call) dial(number string, hops int) (outcome, answer) {
 		return failed, answer{code: sip.StatusLoopDetected, reason: "Loop Detected: too many forwards"}
 	}
 	r, ok := b.cfg.Plan.Match(number, c.caller)
+	if !ok && b.cfg.AnyUser && number != "" {
+		r, ok = dialplan.Route{Pattern: number, Action: &dialplan.RingUser{User: number, Timeout: b.cfg.Plan.RingTimeout()}}, true
+	}
 	if !ok {
 		return failed, answer{code: sip.StatusNotFound, reason: "Not Found: no such number"}
 	}
