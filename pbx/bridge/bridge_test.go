@@ -159,9 +159,9 @@ func (p *pbx) locate(_ context.Context, u sip.URI) ([]proxy.Target, error) {
 
 // phone starts a UA for user using the PBX as its outbound proxy; with
 // register it is one of the user's devices.
-func (p *pbx) phone(t *testing.T, user string, register bool) *ua.UA {
+func (p *pbx) phone(t *testing.T, user string, register bool, codecs ...string) *ua.UA {
 	t.Helper()
-	u, err := ua.New(ua.Config{User: user, Domain: "example.test", Server: p.addr, Listen: "127.0.0.1:0", T1: 50 * time.Millisecond})
+	u, err := ua.New(ua.Config{User: user, Domain: "example.test", Server: p.addr, Listen: "127.0.0.1:0", T1: 50 * time.Millisecond, Codecs: codecs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,4 +414,51 @@ func TestForwardNoAnswer(t *testing.T) {
 	if r := p.cdrs.last(t, 1); r.Callee != "carol" || r.Dialled != "bob" || r.Disposition != cdr.Answered {
 		t.Errorf("record %+v", r)
 	}
+}
+
+// TestTranscodePCMUToPCMA: alice's phone speaks only PCMU, bob's only
+// PCMA. The PBX offers bob PCMA too, bob answers PCMA, alice's answer
+// says PCMU, and the relay transcodes: each hears the other's tone.
+func TestTranscodePCMUToPCMA(t *testing.T) {
+	p := newPBX(t, "", 0)
+	alice := p.phone(t, "alice", true, "PCMU")
+	bob := p.phone(t, "bob", true, "PCMA")
+	var heardByBob, heardByAlice media.BufferSink
+	done := make(chan error, 1)
+	var out *ua.Call
+	go func() {
+		var err error
+		out, err = alice.Dial(ctx(t), "sip:bob@example.test", ua.CallOptions{
+			Play: media.NewTone(1000, 8000, 8000, 10*time.Second), Record: &heardByAlice})
+		done <- err
+	}()
+	in := incoming(t, bob, 5*time.Second)
+	if err := in.Answer(ua.CallOptions{Play: media.NewTone(600, 8000, 8000, 10*time.Second), Record: &heardByBob}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if a, b := out.Stream().Codec.Name, in.Stream().Codec.Name; a != "PCMU" || b != "PCMA" {
+		t.Errorf("alice sends %s, bob %s; want PCMU and PCMA", a, b)
+	}
+	peertest.WaitFor(5*time.Second, func() bool {
+		return len(heardByBob.Samples()) > 8000 && len(heardByAlice.Samples()) > 8000
+	})
+	for _, tc := range []struct {
+		who  string
+		buf  *media.BufferSink
+		want float64
+	}{{"bob", &heardByBob, 1000}, {"alice", &heardByAlice, 600}} {
+		s := tc.buf.Samples()
+		if len(s) > 4000 {
+			s = s[len(s)-4000:] // after the jitter buffer settled
+		}
+		f, level := media.DominantFrequency(s, 8000)
+		if f < tc.want-30 || f > tc.want+30 || level < 1000 {
+			t.Errorf("%s heard %.0f Hz at level %.0f (%d samples), want %.0f Hz", tc.who, f, level, len(s), tc.want)
+		}
+	}
+	out.Hangup(ctx(t))
+	waitDone(t, in, "bob")
 }

@@ -2,6 +2,10 @@ package bridge
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/parley-sip/parley/media"
 	"github.com/parley-sip/parley/sdp"
@@ -37,9 +41,16 @@ func (directMedia) Rewrite(_ media.Side, body []byte) ([]byte, error) { return b
 func (directMedia) Anchored() bool                                    { return false }
 func (directMedia) Close()                                            {}
 
-// relayMedia anchors every RTP stream of the call in the relay.
+// relayMedia anchors every RTP stream of the call in the relay. When the
+// caller offers only one G.711 law, the callee is offered the other too;
+// when it answers with that one alone, the relay transcodes (PCMU ↔ PCMA,
+// byte by byte, no decode) and the caller's answer names its own law.
 type relayMedia struct {
 	call *media.RelayCall
+	mu   sync.Mutex
+	// added is, per m= line of the last offer from side A, the G.711
+	// payload type added for side B (and the one A offered); nil when none.
+	added map[int][2]uint8
 }
 
 func newRelayMedia(r *media.Relay) *relayMedia { return &relayMedia{call: r.NewCall()} }
@@ -56,7 +67,86 @@ func (m *relayMedia) Rewrite(from media.Side, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if from == media.SideA {
+		m.added = offerOtherLaw(out)
+	} else if m.added != nil {
+		m.transcode(out)
+		m.added = nil
+	}
 	return out.Marshal(), nil
+}
+
+// offerOtherLaw adds the other G.711 law to audio lines that offer one
+// law only, and returns what it added by line.
+func offerOtherLaw(s *sdp.Session) map[int][2]uint8 {
+	var added map[int][2]uint8
+	for i, md := range s.Media {
+		if md.Type != "audio" || md.Port == 0 {
+			continue
+		}
+		hasU, hasA := slices.Contains(md.Formats, "0"), slices.Contains(md.Formats, "8")
+		if hasU == hasA {
+			continue
+		}
+		have, add, name := uint8(0), uint8(8), "PCMA/8000"
+		if hasA {
+			have, add, name = 8, 0, "PCMU/8000"
+		}
+		md.Formats = append(md.Formats, strconv.Itoa(int(add)))
+		md.Attributes = append(md.Attributes, sdp.Attribute{Key: "rtpmap", Value: strconv.Itoa(int(add)) + " " + name})
+		if added == nil {
+			added = map[int][2]uint8{}
+		}
+		added[i] = [2]uint8{add, have}
+	}
+	return added
+}
+
+// transcode looks at the answer from side B (already rewritten for side
+// A): a line answered with only the law side A lacks is transcoded, and
+// the answer side A gets names side A's law.
+func (m *relayMedia) transcode(s *sdp.Session) {
+	streams := m.call.Streams()
+	for i, pts := range m.added {
+		if i >= len(s.Media) || i >= len(streams) || streams[i] == nil {
+			continue
+		}
+		md := s.Media[i]
+		add, have := strconv.Itoa(int(pts[0])), strconv.Itoa(int(pts[1]))
+		if !slices.Contains(md.Formats, add) {
+			continue
+		}
+		if slices.Contains(md.Formats, have) {
+			// Side B can send A's law too: no transcoding, and A
+			// is not told about the law it did not offer.
+			md.Formats = slices.DeleteFunc(md.Formats, func(f string) bool { return f == add })
+			md.Attributes = dropRTPMap(md.Attributes, add)
+			continue
+		}
+		st := streams[i]
+		if st.SetTranscode(media.SideB, pts[0], pts[1]) != nil || st.SetTranscode(media.SideA, pts[1], pts[0]) != nil {
+			continue
+		}
+		name := "PCMU/8000"
+		if pts[1] == 8 {
+			name = "PCMA/8000"
+		}
+		for j, f := range md.Formats {
+			if f == add {
+				md.Formats[j] = have
+			}
+		}
+		md.Attributes = dropRTPMap(md.Attributes, add)
+		md.Attributes = append(md.Attributes, sdp.Attribute{Key: "rtpmap", Value: have + " " + name})
+	}
+}
+
+func dropRTPMap(as sdp.Attributes, pt string) sdp.Attributes {
+	return slices.DeleteFunc(as, func(a sdp.Attribute) bool {
+		return a.Key == "rtpmap" && strings.HasPrefix(a.Value, pt+" ")
+	})
 }
 
 func (m *relayMedia) Anchored() bool { return true }
