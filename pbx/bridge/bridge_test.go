@@ -3,6 +3,8 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +75,7 @@ var users = []string{"alice", "bob", "carol", "dave"}
 
 // newPBX starts a bridge with the dial plan plan (YAML, "" the default)
 // and the relay on ports RTP ports (0: a free range of 64).
-func newPBX(t *testing.T, plan string, ports int) *pbx {
+func newPBX(t testing.TB, plan string, ports int) *pbx {
 	t.Helper()
 	var node yaml.Node
 	if plan != "" {
@@ -86,11 +88,7 @@ func newPBX(t *testing.T, plan string, ports int) *pbx {
 		t.Fatal(err)
 	}
 	tp := transport.New(transport.Config{})
-	if err := tp.Listen(transport.ListenSpec{Transport: transport.UDP, Addr: "127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := tp.LocalAddr(transport.UDP)
-	p := &pbx{addr: a.AddrPort.String(), cdrs: &memCDR{}, devices: map[string][]proxy.Target{}}
+	p := &pbx{cdrs: &memCDR{}, devices: map[string][]proxy.Target{}}
 	n := 64
 	if ports > 0 {
 		n = ports
@@ -100,7 +98,7 @@ func newPBX(t *testing.T, plan string, ports int) *pbx {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.relay, err = media.NewRelay(media.RelayConfig{LocalAddr: a.AddrPort.Addr(), Ports: alloc})
+	p.relay, err = media.NewRelay(media.RelayConfig{LocalAddr: netip.AddrFrom4([4]byte{127, 0, 0, 1}), Ports: alloc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +131,12 @@ func newPBX(t *testing.T, plan string, ports int) *pbx {
 		t.Fatal(err)
 	}
 	p.b = b
+	// Listen once the bridge exists: its handler reads b.
+	if err := tp.Listen(transport.ListenSpec{Transport: transport.UDP, Addr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := tp.LocalAddr(transport.UDP)
+	p.addr = a.AddrPort.String()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -266,6 +270,16 @@ func TestCallRelayedHoldBye(t *testing.T) {
 	if !peertest.WaitFor(2*time.Second, func() bool { return !in.RemoteHold() }) {
 		t.Error("bob still on hold after resume")
 	}
+	// The callee holds by UPDATE (RFC 3311): carried to alice.
+	if err := in.HoldByUpdate(ctx(t)); err != nil {
+		t.Fatalf("bob's hold by UPDATE: %v", err)
+	}
+	if !peertest.WaitFor(2*time.Second, out.RemoteHold) {
+		t.Error("alice does not see bob's hold")
+	}
+	if err := in.ResumeByUpdate(ctx(t)); err != nil {
+		t.Fatalf("bob's resume by UPDATE: %v", err)
+	}
 	if err := in.Hangup(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -343,10 +357,16 @@ func TestFailures(t *testing.T) {
 	if _, err := alice.Dial(ctx(t), "sip:bob@example.test", ua.CallOptions{}); statusOf(err) != 488 {
 		t.Errorf("no common codec: %v, want 488", err)
 	}
-	r := p.cdrs.last(t, 5)
-	if r.Disposition != cdr.Failed || r.Cause.Code != 488 {
-		t.Errorf("record %+v", r)
+	// Records are written as each call's goroutine ends, so in any order.
+	p.cdrs.last(t, 5)
+	want := map[int]cdr.Disposition{404: cdr.Failed, 480: cdr.NoAnswer, 486: cdr.Busy, 488: cdr.Failed}
+	p.cdrs.mu.Lock()
+	for _, r := range p.cdrs.rs {
+		if d, ok := want[r.Cause.Code]; !ok || d != r.Disposition || r.Cause.Side != cdr.SidePBX {
+			t.Errorf("record %+v", r)
+		}
 	}
+	p.cdrs.mu.Unlock()
 }
 
 // TestPortsExhausted: a range too small for a relayed call's two port
@@ -462,3 +482,71 @@ func TestTranscodePCMUToPCMA(t *testing.T) {
 	out.Hangup(ctx(t))
 	waitDone(t, in, "bob")
 }
+
+// register makes a raw phone one of user's devices.
+func (p *pbx) register(user string, ph *rawPhone) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.devices[user] = append(p.devices[user], proxy.Target{
+		URI:  sip.URI{Scheme: "sip", User: user, Host: ph.addr.AddrPort.Addr().String(), Port: int(ph.addr.AddrPort.Port())},
+		Flow: ph.addr,
+	})
+}
+
+// TestEarlyMediaRelayed: the callee rings (180) and sends early media
+// (183 with SDP) before it answers; the caller gets both, the 183's SDP
+// naming the relay, then the 200.
+func TestEarlyMediaRelayed(t *testing.T) {
+	p := newPBX(t, "", 0)
+	bob := newRawPhone(t, 200, 180, 183)
+	p.register("bob", bob)
+	alice := newRawPhone(t, 0)
+	l, got := alice.call(t, p.addr, "alice", "bob")
+	var codes []int
+	for _, r := range got {
+		codes = append(codes, r.StatusCode)
+		if r.StatusCode == 183 && !strings.Contains(string(r.Body), "c=IN IP4 "+p.relay.Addr().String()) {
+			t.Errorf("183 SDP does not name the relay:\n%s", r.Body)
+		}
+	}
+	if !slices.Contains(codes, 180) || !slices.Contains(codes, 183) || codes[len(codes)-1] != 200 {
+		t.Errorf("caller got %v, want 180, 183 (early media), 200", codes)
+	}
+	if resp, err := l.Request(ctx(t), sip.BYE, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("BYE: %v %v", resp, err)
+	}
+	if !peertest.WaitFor(2*time.Second, func() bool { return bob.requests(sip.BYE) == 1 }) {
+		t.Error("bob got no BYE")
+	}
+}
+
+func benchmarkCall(b *testing.B, plan string) {
+	p := newPBX(b, plan, 0)
+	bob := newRawPhone(b, 200)
+	p.register("bob", bob)
+	alice := newRawPhone(b, 0)
+	c := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		l, got := alice.call(b, p.addr, "alice", "bob")
+		if got[len(got)-1].StatusCode != 200 {
+			b.Fatalf("call got %d", got[len(got)-1].StatusCode)
+		}
+		if resp, err := l.Request(c, sip.BYE, nil); err != nil || resp.StatusCode != 200 {
+			b.Fatalf("BYE: %v %v", resp, err)
+		}
+	}
+	b.StopTimer()
+	peertest.WaitFor(5*time.Second, func() bool { return p.b.Stats().Active == 0 })
+}
+
+// BenchmarkCallRelayed is one whole call through the B2BUA on loopback —
+// INVITE, 200, ACK, BYE, 200 on both legs, two relay port pairs opened and
+// closed, a call record — with the caller's and callee's stacks in the
+// same process (their work is counted too).
+func BenchmarkCallRelayed(b *testing.B) { benchmarkCall(b, "") }
+
+// BenchmarkCallDirect is the same call with the SDP passed through (no
+// relay ports).
+func BenchmarkCallDirect(b *testing.B) { benchmarkCall(b, "users_by_name: direct\n") }

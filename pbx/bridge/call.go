@@ -313,6 +313,11 @@ func (c *call) ring(users []string, timeout time.Duration, m dialplan.Media) (ou
 			Target: d.t.URI, Path: d.t.Path, Flow: d.t.Flow,
 			From: from, To: to, Body: c.offerB,
 		}, func(l *leg.Leg, resp *sip.Response) {
+			if resp != nil && resp.ToTag() != "" && resp.StatusCode < 300 {
+				// Filed before the call sees it: the callee's
+				// requests may follow its response at once.
+				c.registerLeg(l)
+			}
 			c.post(event{kind: evResponse, leg: l, resp: resp})
 		})
 		if err != nil {
@@ -414,12 +419,12 @@ func (c *call) ring(users []string, timeout time.Duration, m dialplan.Media) (ou
 					a := c.errorAnswer(err)
 					return failed, *a
 				}
+				c.registerLeg(c.a)
 				if err := c.a.Respond(sip.StatusOK, "", ans); err != nil {
 					go c.hangUpLate(ev.leg)
 					c.callee = nil
 					return cancelled, answer{code: sip.StatusRequestTerminated}
 				}
-				c.registerLeg(c.a)
 				c.rec.Callee = f.user
 				c.rec.Answer = time.Now()
 				return answered, answer{}
@@ -465,15 +470,21 @@ func (c *call) relayProvisional(resp *sip.Response) {
 	if len(body) == 0 && resp.StatusCode == 180 && c.sentProvisional {
 		return // one ringing is enough for the caller
 	}
+	c.registerLeg(c.a)
 	if err := c.a.Respond(resp.StatusCode, resp.Reason, body); err == nil {
 		c.sentProvisional = true
-		c.registerLeg(c.a)
 	}
 }
 
 // registerLeg puts a leg with a dialog into the bridge's table, so its
 // in-dialog requests and ACKs find the call.
 func (c *call) registerLeg(l *leg.Leg) {
+	if l == c.a {
+		if d, err := l.Prepare(); err == nil {
+			c.b.legs.Put(d, &callLeg{c: c, l: l})
+		}
+		return
+	}
 	if d := l.Dialog(); d != nil {
 		c.b.legs.Put(d, &callLeg{c: c, l: l})
 	}
@@ -608,28 +619,57 @@ func (c *call) inDialog(from *leg.Leg, tx *transaction.ServerTx) bool {
 }
 
 // relay carries a re-INVITE or UPDATE to the other leg and its answer
-// back.
+// back. The call hears that the offer is settled before the answer leaves,
+// so the next offer (which may follow the answer at once) is not refused
+// 491.
 func (c *call) relay(from, to *leg.Leg, side media.Side, tx *transaction.ServerTx, method string, body []byte) {
-	defer c.post(event{kind: evRelayed})
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
-	resp, err := to.Request(ctx, method, body)
-	if err != nil {
-		_ = from.Reply(tx, sip.StatusServerInternalError, "Server Internal Error: other leg: "+err.Error(), nil)
-		return
+	code, reason, ans := c.relayOffer(ctx, to, side, method, body)
+	c.post(event{kind: evRelayed})
+	_ = from.Reply(tx, code, reason, ans)
+}
+
+func (c *call) relayOffer(ctx context.Context, to *leg.Leg, side media.Side, method string, body []byte) (int, string, []byte) {
+	var resp *sip.Response
+	for attempt := 1; ; attempt++ {
+		var err error
+		resp, err = to.Request(ctx, method, body)
+		if err != nil {
+			return sip.StatusServerInternalError, "Server Internal Error: other leg: " + err.Error(), nil
+		}
+		// §14.2: the other side is still busy with the previous offer
+		// (its ACK may not have been processed yet): 491, or 500 with
+		// Retry-After. The PBX, not the phone that asked, tries again
+		// shortly, a few times.
+		retry := resp.StatusCode == sip.StatusRequestPending ||
+			resp.StatusCode == sip.StatusServerInternalError && resp.Has("Retry-After")
+		if !retry || attempt == offerRetries {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * offerRetryDelay):
+		case <-ctx.Done():
+			return sip.StatusRequestTimeout, "", nil
+		}
 	}
 	if !resp.IsSuccess() {
-		_ = from.Reply(tx, resp.StatusCode, resp.Reason, nil)
-		return
+		return resp.StatusCode, resp.Reason, nil
 	}
 	ans, err := c.media.Rewrite(side.Other(), resp.Body)
 	if err != nil {
 		a := c.errorAnswer(err)
-		_ = from.Reply(tx, a.code, a.reason, nil)
-		return
+		return a.code, a.reason, nil
 	}
-	_ = from.Reply(tx, resp.StatusCode, resp.Reason, ans)
+	return resp.StatusCode, resp.Reason, ans
 }
+
+// How often and how soon the PBX offers again when the other leg is busy
+// with an offer (491, 500 Retry-After).
+const (
+	offerRetries    = 4
+	offerRetryDelay = 100 * time.Millisecond
+)
 
 // relayPlain carries a request with no offer across.
 func (c *call) relayPlain(from, to *leg.Leg, tx *transaction.ServerTx, req *sip.Request) {

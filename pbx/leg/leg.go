@@ -164,6 +164,22 @@ func Accept(st *Stack, stx *transaction.ServerTx) (*Leg, error) {
 // says the caller gave up).
 func (l *Leg) ServerTx() *transaction.ServerTx { return l.stx }
 
+// Prepare creates the dialog the inbound leg's first 1xx or 2xx will
+// establish, so that its owner can file it before the response leaves (the
+// ACK and a BYE may follow the 2xx at once).
+func (l *Leg) Prepare() (*dialog.Dialog, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dlg == nil {
+		d, err := dialog.NewUAS(l.invite, l.tag, l.contact)
+		if err != nil {
+			return nil, err
+		}
+		l.dlg = d
+	}
+	return l.dlg, nil
+}
+
 // Respond answers the inbound leg's INVITE: code with reason ("" the
 // standard phrase), body of type application/sdp when not empty, and extra
 // header lines ("Name: value"). A 1xx (but 100) or 2xx creates the dialog;
@@ -180,19 +196,13 @@ func (l *Leg) Respond(code int, reason string, body []byte, extra ...string) err
 		if l.st.Allow != "" {
 			resp.Add("Allow", l.st.Allow)
 		}
-		l.mu.Lock()
-		if l.dlg == nil {
-			d, err := dialog.NewUAS(l.invite, l.tag, l.contact)
-			if err != nil {
-				l.mu.Unlock()
-				return err
-			}
-			l.dlg = d
+		d, err := l.Prepare()
+		if err != nil {
+			return err
 		}
 		if code >= 200 {
-			l.dlg.Confirm()
+			d.Confirm()
 		}
-		l.mu.Unlock()
 	}
 	l.decorate(resp, body, extra)
 	if code >= 200 {
@@ -522,31 +532,42 @@ func (l *Leg) Request(ctx context.Context, method string, body []byte, extra ...
 	if method == sip.BYE {
 		d.Terminate()
 	}
-	tx, err := l.st.Tx.Request(ctx, req, dst)
+	// Responses are taken as they come (RequestFunc): a re-INVITE's 2xx
+	// retransmitted because our ACK was lost, or reached its UA before
+	// that UA was ready for it, is ACKed again for as long as the
+	// transaction keeps matching them (RFC 6026 §7.2).
+	finalC := make(chan *sip.Response, 1)
+	var ack *sip.Request
+	var once sync.Once
+	cseq, _ := req.CSeq()
+	_, err = l.st.Tx.RequestFunc(ctx, req, dst, func(resp *sip.Response) {
+		if resp == nil {
+			once.Do(func() { close(finalC) })
+			return
+		}
+		if resp.StatusCode < 200 {
+			return
+		}
+		if method == sip.INVITE && resp.StatusCode < 300 {
+			if ack == nil {
+				d.TargetRefresh(resp)
+				ack = d.NewACK(cseq.Seq)
+			}
+			l.sendAck(ack)
+		}
+		once.Do(func() { finalC <- resp; close(finalC) })
+	})
 	if err != nil {
 		return nil, err
 	}
 	var final *sip.Response
-	for resp := range tx.Responses() {
-		if resp.StatusCode < 200 {
-			continue
-		}
-		final = resp
-		if method == sip.INVITE && resp.StatusCode < 300 {
-			d.TargetRefresh(resp)
-			cseq, _ := req.CSeq()
-			l.sendAck(d.NewACK(cseq.Seq))
-		}
-		break
+	select {
+	case final = <-finalC:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	if final == nil {
-		if err := tx.Err(); err != nil {
-			return nil, err
-		}
 		return nil, errors.New("leg: no final response")
-	}
-	if method == sip.INVITE && final.StatusCode < 300 {
-		tx.Release()
 	}
 	return final, nil
 }
