@@ -30,7 +30,6 @@ type event struct {
 	resp *sip.Response
 	tx   *transaction.ServerTx
 	ack  *sip.Request
-	err  error
 }
 
 // call is one call: the caller's leg, the callee legs rung, the one that
