@@ -124,6 +124,11 @@ type PBX struct {
 	// the plain proxy, while the PBX's interop coverage catches up with
 	// the proxy's.
 	Enabled *bool `yaml:"enabled"`
+	// SessionExpires is the session interval (RFC 4028) the PBX asks of
+	// both legs of a call and refreshes itself at half of it, so that a
+	// call whose phone died is torn down. Default 30m; at least 90s (the
+	// RFC's Min-SE).
+	SessionExpires Duration `yaml:"session_expires"`
 }
 
 // PBXEnabled reports whether calls go through the PBX (see PBX.Enabled).
@@ -579,6 +584,9 @@ func (c *Config) Validate() error {
 	}
 	if m := c.Media.RTPPorts; m.Lo < 1024 || m.Hi > 65535 || m.Hi-m.Lo < 3 {
 		errs = append(errs, fmt.Errorf("media.rtp_ports: %s must lie in 1024-65535 and hold at least two even/odd pairs", m))
+	}
+	if se := c.PBX.SessionExpires.D(); se != 0 && se.Seconds() < 90 {
+		errs = append(errs, fmt.Errorf("pbx.session_expires: %v is below RFC 4028's minimum of 90s", se))
 	}
 	if a := c.Media.NGListen; a != "" {
 		if ap, err := netip.ParseAddrPort(a); err != nil || ap.Port() == 0 {

@@ -90,15 +90,16 @@ func (s *Server) newPBX(locator proxy.Locator) error {
 	}
 	s.relay = relay
 	s.bridge, err = bridge.New(bridge.Config{
-		Stack:      &leg.Stack{Tx: s.tx, TP: s.tp, UserAgent: cfg.ServerHeader, Allow: s.caps.allow, Log: s.log},
-		Plan:       plan,
-		Locator:    locator,
-		Domain:     cfg.Domain,
-		AnyUser:    cfg.Auth != "digest",
-		Relay:      relay,
-		CDR:        records,
-		RetryAfter: cfg.Limits.RetryAfter,
-		Log:        s.log,
+		Stack:          &leg.Stack{Tx: s.tx, TP: s.tp, UserAgent: cfg.ServerHeader, Allow: s.caps.allow, Log: s.log},
+		Plan:           plan,
+		Locator:        locator,
+		Domain:         cfg.Domain,
+		AnyUser:        cfg.Auth != "digest",
+		Relay:          relay,
+		CDR:            records,
+		RetryAfter:     cfg.Limits.RetryAfter,
+		SessionExpires: cfg.PBX.SessionExpires.D(),
+		Log:            s.log,
 	})
 	if err != nil {
 		s.closePBX(context.Background())

@@ -64,6 +64,11 @@ type Config struct {
 	// CDR receives a record per call (cdr.Async in front of SQLite); nil
 	// writes none.
 	CDR cdr.Store
+	// SessionExpires is the session interval (RFC 4028) the PBX asks of
+	// both legs and refreshes itself, by UPDATE, at half of it: a leg
+	// whose phone died (no answer, 408, 481) ends the call. Default 30
+	// minutes; negative turns session timers off.
+	SessionExpires time.Duration
 	// RetryAfter is the Retry-After of 503 answers (seconds, default 5).
 	RetryAfter int
 	Log        *slog.Logger
@@ -103,6 +108,9 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	if cfg.RetryAfter == 0 {
 		cfg.RetryAfter = 5
+	}
+	if cfg.SessionExpires == 0 {
+		cfg.SessionExpires = DefaultSessionExpires
 	}
 	log := cfg.Log
 	if log == nil {
@@ -253,6 +261,19 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(buf[i:])
+}
+
+// DefaultSessionExpires is Config.SessionExpires when not given: RFC 4028
+// §4 recommends 30 minutes.
+const DefaultSessionExpires = 30 * time.Minute
+
+// sessionExpires is the Session-Expires value with refresher, "" when off.
+func (b *Bridge) sessionExpires(refresher string) string {
+	if b.cfg.SessionExpires < 0 {
+		return ""
+	}
+	secs := max(int(b.cfg.SessionExpires/time.Second), 1)
+	return "Session-Expires: " + itoa(secs) + ";refresher=" + refresher
 }
 
 // lookupTimeout bounds a location lookup for one user.

@@ -75,7 +75,7 @@ var users = []string{"alice", "bob", "carol", "dave"}
 
 // newPBX starts a bridge with the dial plan plan (YAML, "" the default)
 // and the relay on ports RTP ports (0: a free range of 64).
-func newPBX(t testing.TB, plan string, ports int) *pbx {
+func newPBX(t testing.TB, plan string, ports int, edit ...func(*bridge.Config)) *pbx {
 	t.Helper()
 	var node yaml.Node
 	if plan != "" {
@@ -119,14 +119,18 @@ func newPBX(t testing.TB, plan string, ports int) *pbx {
 			}
 		}))
 	tp.SetHandler(txl)
-	b, err = bridge.New(bridge.Config{
+	bc := bridge.Config{
 		Stack:   &leg.Stack{Tx: txl, TP: tp, Allow: "INVITE, ACK, CANCEL, BYE, UPDATE, INFO, OPTIONS"},
 		Plan:    p0,
 		Locator: proxy.LocatorFunc(p.locate),
 		Domain:  "example.test",
 		Relay:   p.relay,
 		CDR:     p.cdrs,
-	})
+	}
+	for _, e := range edit {
+		e(&bc)
+	}
+	b, err = bridge.New(bc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,3 +554,33 @@ func BenchmarkCallRelayed(b *testing.B) { benchmarkCall(b, "") }
 // BenchmarkCallDirect is the same call with the SDP passed through (no
 // relay ports).
 func BenchmarkCallDirect(b *testing.B) { benchmarkCall(b, "users_by_name: direct\n") }
+
+// TestSessionRefreshEndsDeadCall: the PBX refreshes both legs' sessions
+// (RFC 4028, by UPDATE) at half the interval; when bob's phone dies, the
+// refresh gets no answer and the PBX hangs up alice.
+func TestSessionRefreshEndsDeadCall(t *testing.T) {
+	p := newPBX(t, "", 0, func(c *bridge.Config) { c.SessionExpires = time.Second })
+	alice := p.phone(t, "alice", true)
+	bob := newRawPhone(t, 200)
+	p.register("bob", bob)
+	out, err := alice.Dial(ctx(t), "sip:bob@example.test", ua.CallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !peertest.WaitFor(3*time.Second, func() bool { return bob.requests(sip.UPDATE) >= 2 }) {
+		t.Fatalf("bob got %d session refreshes, want 2 within 3 s", bob.requests(sip.UPDATE))
+	}
+	if out.State() != ua.StateActive {
+		t.Fatalf("alice's call is %s after refreshes, want active", out.State())
+	}
+	bob.close()
+	select {
+	case <-out.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("alice's call not ended after bob's phone died")
+	}
+	r := p.cdrs.last(t, 1)
+	if r.Disposition != cdr.Answered || r.Cause.Code != 408 || r.Cause.Side != cdr.SideCallee {
+		t.Errorf("record %+v, want answered, ended by the callee's failed refresh (408)", r)
+	}
+}

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/parley-sip/parley/media"
@@ -21,6 +22,7 @@ const (
 	evRequest                   // an in-dialog request of a leg
 	evAck                       // the ACK of a relayed re-INVITE's 2xx
 	evRelayed                   // a request relayed to the other leg got its final response
+	evRefreshed                 // a session refresh of leg ended (failed says it found the phone gone)
 	evShutdown
 )
 
@@ -30,6 +32,8 @@ type event struct {
 	resp *sip.Response
 	tx   *transaction.ServerTx
 	ack  *sip.Request
+	// failed: the refresh found the leg's phone gone.
+	failed bool
 }
 
 // call is one call: the caller's leg, the callee legs rung, the one that
@@ -47,6 +51,8 @@ type call struct {
 	callee  *leg.Leg // the leg that answered
 	calleeU string   // the user it belongs to
 	pending bool     // a relayed re-INVITE/UPDATE is in progress
+	// refreshing: a session refresh (RFC 4028) is in progress.
+	refreshing bool
 	rec     cdr.Record
 	route   dialplan.Route
 	// sentProvisional: the caller got a ringing response already.
@@ -308,9 +314,13 @@ func (c *call) ring(users []string, timeout time.Duration, m dialplan.Media) (ou
 	var ringing []*leg.Leg
 	for _, d := range devs {
 		to := sip.Address{URI: sip.URI{Scheme: "sip", User: d.user, Host: b.cfg.Domain}}
+		var hdrs []string
+		if se := b.sessionExpires("uac"); se != "" {
+			hdrs = append(hdrs, "Supported: timer", se)
+		}
 		l, err := leg.Dial(context.Background(), b.cfg.Stack, leg.Invite{
 			Target: d.t.URI, Path: d.t.Path, Flow: d.t.Flow,
-			From: from, To: to, Body: c.offerB,
+			From: from, To: to, Body: c.offerB, Headers: hdrs,
 		}, func(l *leg.Leg, resp *sip.Response) {
 			if resp != nil && resp.ToTag() != "" && resp.StatusCode < 300 {
 				// Filed before the call sees it: the callee's
@@ -419,7 +429,16 @@ func (c *call) ring(users []string, timeout time.Duration, m dialplan.Media) (ou
 					return failed, *a
 				}
 				c.registerLeg(c.a)
-				if err := c.a.Respond(sip.StatusOK, "", ans); err != nil {
+				var extra []string
+				if se := b.sessionExpires("uas"); se != "" {
+					// RFC 4028 §9: the PBX refreshes; a caller that
+					// supports timers is told to expect it.
+					extra = append(extra, se)
+					if supports(c.a.Invite(), "timer") {
+						extra = append(extra, "Require: timer")
+					}
+				}
+				if err := c.a.Respond(sip.StatusOK, "", ans, extra...); err != nil {
 					go c.hangUpLate(ev.leg)
 					c.callee = nil
 					return cancelled, answer{code: sip.StatusRequestTerminated}
@@ -529,8 +548,19 @@ func (c *call) talk() {
 	noAck := time.NewTimer(64 * b.cfg.Stack.Tx.Config().T1)
 	defer noAck.Stop()
 	acked := c.a.Acked()
+	var refresh <-chan time.Time
+	if se := b.cfg.SessionExpires; se > 0 {
+		t := time.NewTicker(se / 2)
+		defer t.Stop()
+		refresh = t.C
+	}
 	for {
 		select {
+		case <-refresh:
+			if !c.pending && !c.refreshing {
+				c.refreshing = true
+				go c.refreshSession(c.a, c.callee)
+			}
 		case <-acked:
 			noAck.Stop()
 			acked = nil
@@ -554,6 +584,22 @@ func (c *call) talk() {
 				}
 			case evRelayed:
 				c.pending = false
+			case evRefreshed:
+				if ev.leg == nil {
+					c.refreshing = false
+					continue
+				}
+				if ev.failed {
+					// The phone behind ev.leg is gone: end the call.
+					ev.leg.Terminate()
+					other, side := c.callee, cdr.SideCaller
+					if ev.leg != c.a {
+						other, side = c.a, cdr.SideCallee
+					}
+					go c.hangUpLate(other)
+					c.rec.Finish(time.Now(), cdr.Answered, cdr.Cause{Code: sip.StatusRequestTimeout, Reason: "session refresh failed", Side: side})
+					return
+				}
 			case evAck:
 			case evRequest:
 				if c.inDialog(ev.leg, ev.tx) {
@@ -661,6 +707,41 @@ func (c *call) relayOffer(ctx context.Context, to *leg.Leg, side media.Side, met
 		return a.code, a.reason, nil
 	}
 	return resp.StatusCode, resp.Reason, ans
+}
+
+// refreshSession refreshes both legs' sessions (RFC 4028 §10) by UPDATE
+// without a body, for legs that allow UPDATE; a leg that does not is left
+// to its own refreshes. A leg that answers 408 or 481, or not at all, is
+// reported gone; then nil says the refresh is over.
+func (c *call) refreshSession(legs ...*leg.Leg) {
+	defer c.post(event{kind: evRefreshed})
+	for _, l := range legs {
+		if l == nil || !l.Allows(sip.UPDATE) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+		resp, err := l.Request(ctx, sip.UPDATE, nil)
+		cancel()
+		gone := err != nil || resp.StatusCode == sip.StatusRequestTimeout || resp.StatusCode == sip.StatusCallTransactionDoesNotExist
+		if gone {
+			c.post(event{kind: evRefreshed, leg: l, failed: true})
+			return
+		}
+	}
+}
+
+// supports reports whether a request's Supported (or Require) names tag.
+func supports(req *sip.Request, tag string) bool {
+	for _, h := range []string{"Supported", "Require"} {
+		for v := range req.Values(h) {
+			for _, t := range strings.Split(v, ",") {
+				if strings.EqualFold(strings.TrimSpace(t), tag) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // How often and how soon the PBX offers again when the other leg is busy

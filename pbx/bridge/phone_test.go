@@ -27,6 +27,8 @@ type rawPhone struct {
 	answer  int
 	got     []*sip.Request
 	invites chan *transaction.ServerTx
+
+	closeOnce sync.Once
 }
 
 const phoneSDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
@@ -43,13 +45,18 @@ func newRawPhone(tb testing.TB, answer int, early ...int) *rawPhone {
 		transaction.HandlerFunc(p.serve))
 	tp.SetHandler(txl)
 	p.st = &leg.Stack{Tx: txl, TP: tp}
-	tb.Cleanup(func() {
+	tb.Cleanup(p.close)
+	return p
+}
+
+// close stops the phone's stack (a phone that died).
+func (p *rawPhone) close() {
+	p.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		txl.Shutdown(ctx)
-		tp.Shutdown(ctx)
+		p.st.Tx.Shutdown(ctx)
+		p.st.TP.Shutdown(ctx)
 	})
-	return p
 }
 
 func (p *rawPhone) serve(tx *transaction.ServerTx) {

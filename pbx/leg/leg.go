@@ -110,6 +110,30 @@ type Leg struct {
 	ackedSet bool
 	final    int // final status sent (inbound) or received (outbound) to the INVITE
 	ackFor   *sip.Request
+	allow    string // the far side's Allow: its INVITE's, or its 2xx's
+}
+
+// Allows reports whether the far side may accept method: its Allow header
+// names it, or it sent none (which says nothing, §20.5: then trying costs
+// at most a 405).
+func (l *Leg) Allows(method string) bool {
+	l.mu.Lock()
+	allow := l.allow
+	l.mu.Unlock()
+	if l.inbound {
+		for v := range l.invite.Values("Allow") {
+			allow += "," + v
+		}
+	}
+	if allow == "" {
+		return true
+	}
+	for _, m := range strings.Split(allow, ",") {
+		if strings.EqualFold(strings.TrimSpace(m), method) {
+			return true
+		}
+	}
+	return false
 }
 
 // Dialog returns the leg's dialog, nil before a response with a To tag.
@@ -407,6 +431,13 @@ func (l *Leg) outboundResponse(resp *sip.Response) bool {
 	if code >= 200 && code < 300 {
 		retransmitted := l.final >= 200
 		l.final = code
+		if !retransmitted {
+			var allow []string
+			for v := range resp.Values("Allow") {
+				allow = append(allow, v)
+			}
+			l.allow = strings.Join(allow, ",")
+		}
 		if l.ackFor == nil {
 			cseq, _ := l.invite.CSeq()
 			l.ackFor = l.dlg.NewACK(cseq.Seq)
