@@ -18,11 +18,11 @@ import (
 type eventKind uint8
 
 const (
-	evResponse eventKind = iota // a response to a callee leg's INVITE (nil resp: it ended)
-	evRequest                   // an in-dialog request of a leg
-	evAck                       // the ACK of a relayed re-INVITE's 2xx
-	evRelayed                   // a request relayed to the other leg got its final response
-	evRefreshed                 // a session refresh of leg ended (failed says it found the phone gone)
+	evResponse  eventKind = iota // a response to a callee leg's INVITE (nil resp: it ended)
+	evRequest                    // an in-dialog request of a leg
+	evAck                        // the ACK of a relayed re-INVITE's 2xx
+	evRelayed                    // a request relayed to the other leg got its final response
+	evRefreshed                  // a session refresh of leg ended (failed says it found the phone gone)
 	evShutdown
 )
 
@@ -53,8 +53,8 @@ type call struct {
 	pending bool     // a relayed re-INVITE/UPDATE is in progress
 	// refreshing: a session refresh (RFC 4028) is in progress.
 	refreshing bool
-	rec     cdr.Record
-	route   dialplan.Route
+	rec        cdr.Record
+	route      dialplan.Route
 	// sentProvisional: the caller got a ringing response already.
 	sentProvisional bool
 }
