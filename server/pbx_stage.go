@@ -96,6 +96,8 @@ func (s *Server) newPBX(locator proxy.Locator) error {
 		Domain:         cfg.Domain,
 		AnyUser:        cfg.Auth != "digest",
 		Relay:          relay,
+		Ports:          ports,
+		DataDir:        cfg.Data,
 		CDR:            records,
 		RetryAfter:     cfg.Limits.RetryAfter,
 		SessionExpires: cfg.PBX.SessionExpires.D(),

@@ -61,6 +61,11 @@ type Config struct {
 	AnyUser bool
 	// Relay anchors media; nil makes every route direct.
 	Relay *media.Relay
+	// Ports is the relay's port allocator, shared with the media sessions
+	// of prompts (the play action).
+	Ports *media.PortAllocator
+	// DataDir is where relative prompt files are (the config's data).
+	DataDir string
 	// CDR receives a record per call (cdr.Async in front of SQLite); nil
 	// writes none.
 	CDR cdr.Store

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 type pbx struct {
 	b     *bridge.Bridge
 	relay *media.Relay
+	ports *media.PortAllocator
 	addr  string
 	cdrs  *memCDR
 
@@ -98,6 +100,7 @@ func newPBX(t testing.TB, plan string, ports int, edit ...func(*bridge.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.ports = alloc
 	p.relay, err = media.NewRelay(media.RelayConfig{LocalAddr: netip.AddrFrom4([4]byte{127, 0, 0, 1}), Ports: alloc})
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +128,7 @@ func newPBX(t testing.TB, plan string, ports int, edit ...func(*bridge.Config)) 
 		Locator: proxy.LocatorFunc(p.locate),
 		Domain:  "example.test",
 		Relay:   p.relay,
+		Ports:   alloc,
 		CDR:     p.cdrs,
 	}
 	for _, e := range edit {
@@ -582,5 +586,32 @@ func TestSessionRefreshEndsDeadCall(t *testing.T) {
 	r := p.cdrs.last(t, 1)
 	if r.Disposition != cdr.Answered || r.Cause.Code != 408 || r.Cause.Side != cdr.SideCallee {
 		t.Errorf("record %+v, want answered, ended by the callee's failed refresh (408)", r)
+	}
+}
+
+// TestPlayAndHangUp: *99 answers, plays a 1 s tone and hangs up; the
+// caller hears the tone and sees the PBX end the call.
+func TestPlayAndHangUp(t *testing.T) {
+	wav := filepath.Join(t.TempDir(), "closed.wav")
+	peertest.WriteToneWAV(t, wav, 800, time.Second)
+	p := newPBX(t, "routes:\n  - match: \"*99\"\n    play: "+wav+"\n", 0)
+	alice := p.phone(t, "alice", true)
+	var heard media.BufferSink
+	out, err := alice.Dial(ctx(t), "sip:*99@example.test", ua.CallOptions{Record: &heard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := waitDone(t, out, "alice"); !e.Remote {
+		t.Errorf("alice's call ended %+v, want by the PBX", e)
+	}
+	f, level := media.DominantFrequency(heard.Samples(), 8000)
+	if f < 770 || f > 830 || level < 1000 {
+		t.Errorf("alice heard %.0f Hz at level %.0f (%d samples), want the 800 Hz prompt", f, level, len(heard.Samples()))
+	}
+	if r := p.cdrs.last(t, 1); r.Disposition != cdr.Answered || r.Cause.Side != cdr.SidePBX || r.Route != "*99" {
+		t.Errorf("record %+v", r)
+	}
+	if !peertest.WaitFor(2*time.Second, func() bool { return p.ports.Stats().InUse == 0 }) {
+		t.Errorf("ports in use after the prompt: %+v", p.ports.Stats())
 	}
 }

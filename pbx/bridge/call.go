@@ -74,7 +74,8 @@ const (
 	noAnswer
 	unregistered
 	cancelled
-	failed // err holds the answer
+	failed   // the answer says why
+	finished // answered and ended within dial (a prompt played)
 )
 
 func newCall(b *Bridge, a *leg.Leg, caller string) *call {
@@ -115,6 +116,9 @@ func (c *call) run() {
 	defer c.finish()
 	dialled := c.rec.Dialled
 	out, resp := c.dial(dialled, 0)
+	if out == finished {
+		return
+	}
 	if out != answered {
 		c.fail(out, resp)
 		return
@@ -158,7 +162,7 @@ func (c *call) dial(number string, hops int) (outcome, answer) {
 		// can end at one.
 		return failed, answer{code: sip.StatusNotImplemented, reason: "Not Implemented: forward to a proxy route"}
 	case *dialplan.Play:
-		return failed, answer{code: sip.StatusNotImplemented, reason: "Not Implemented: play"}
+		return c.play(a.File)
 	default:
 		return failed, answer{code: sip.StatusNotImplemented, reason: "Not Implemented: " + r.Action.Kind()}
 	}
