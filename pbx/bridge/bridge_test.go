@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -613,5 +615,84 @@ func TestPlayAndHangUp(t *testing.T) {
 	}
 	if !peertest.WaitFor(2*time.Second, func() bool { return p.ports.Stats().InUse == 0 }) {
 		t.Errorf("ports in use after the prompt: %+v", p.ports.Stats())
+	}
+}
+
+// TestResourcesReturnAfterManyCalls: 1,000 relayed calls, 10 at a time,
+// and afterwards the relay's ports, its streams, the PBX's calls and the
+// goroutines are back where they started.
+func TestResourcesReturnAfterManyCalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 calls")
+	}
+	p := newPBX(t, "", 0)
+	bob := newRawPhone(t, 200)
+	p.register("bob", bob)
+	alice := newRawPhone(t, 0)
+	// One call first, so that lazily started goroutines (relay workers,
+	// the CDR side) count in the baseline.
+	l, _ := alice.call(t, p.addr, "alice", "bob")
+	l.Request(ctx(t), sip.BYE, nil)
+	peertest.WaitFor(2*time.Second, func() bool { return p.b.Stats().Active == 0 })
+	base := runtime.NumGoroutine()
+	const calls, parallel = 1000, 10 // 64 ports hold 16 relayed calls
+	var wg sync.WaitGroup
+	errs := make(chan string, calls)
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls / parallel {
+				l, got := alice.call(t, p.addr, "alice", "bob")
+				if c := got[len(got)-1].StatusCode; c != 200 {
+					errs <- "call got " + strconv.Itoa(c)
+					continue
+				}
+				if resp, err := l.Request(context.Background(), sip.BYE, nil); err != nil || resp.StatusCode != 200 {
+					errs <- "BYE failed"
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	ok := peertest.WaitFor(5*time.Second, func() bool {
+		return p.b.Stats().Active == 0 && p.relay.Stats().Streams == 0 && p.ports.Stats().InUse == 0 &&
+			runtime.NumGoroutine() <= base+2
+	})
+	if !ok {
+		t.Errorf("after %d calls: PBX %+v, relay %+v, ports %+v, goroutines %d (baseline %d)",
+			calls, p.b.Stats(), p.relay.Stats(), p.ports.Stats(), runtime.NumGoroutine(), base)
+	}
+	if st := p.b.Stats(); st.Answered != calls+1 {
+		t.Errorf("answered %d calls, want %d", st.Answered, calls+1)
+	}
+}
+
+// BenchmarkActiveCallMemory holds b.N relayed calls up at once and reports
+// the heap each takes (signalling state of the PBX and both test phones,
+// the relay's stream state; not the kernel's socket buffers).
+func BenchmarkActiveCallMemory(b *testing.B) {
+	p := newPBX(b, "", 0)
+	bob := newRawPhone(b, 200)
+	p.register("bob", bob)
+	alice := newRawPhone(b, 0)
+	n := min(b.N, 15) // 64 ports: two pairs per call
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	legs := make([]*leg.Leg, 0, n)
+	for range n {
+		l, _ := alice.call(b, p.addr, "alice", "bob")
+		legs = append(legs, l)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/float64(n), "heapB/call")
+	for _, l := range legs {
+		l.Request(context.Background(), sip.BYE, nil)
 	}
 }
