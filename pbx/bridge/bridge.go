@@ -66,6 +66,12 @@ type Config struct {
 	Ports *media.PortAllocator
 	// DataDir is where relative prompt files are (the config's data).
 	DataDir string
+	// HoldMusic is the WAV a held party hears (looped); empty: a built-in
+	// chime.
+	HoldMusic string
+	// NoHoldMusic leaves a held party in silence (the hold only carried
+	// across).
+	NoHoldMusic bool
 	// CDR receives a record per call (cdr.Async in front of SQLite); nil
 	// writes none.
 	CDR cdr.Store

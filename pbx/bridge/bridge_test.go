@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"runtime"
@@ -695,4 +696,104 @@ func BenchmarkActiveCallMemory(b *testing.B) {
 	for _, l := range legs {
 		l.Request(context.Background(), sip.BYE, nil)
 	}
+}
+
+// TestHoldMusic: alice holds bob; bob hears the hold music (a 500 Hz WAV
+// here) instead of silence; alice resumes and bob hears alice again.
+func TestHoldMusic(t *testing.T) {
+	wav := filepath.Join(t.TempDir(), "moh.wav")
+	peertest.WriteToneWAV(t, wav, 500, 2*time.Second) // shorter than the hold: it loops
+	p := newPBX(t, "", 0, func(c *bridge.Config) { c.HoldMusic = wav })
+	alice := p.phone(t, "alice", true)
+	bob := p.phone(t, "bob", true)
+	var heard media.BufferSink
+	done := make(chan error, 1)
+	var out *ua.Call
+	go func() {
+		var err error
+		out, err = alice.Dial(ctx(t), "sip:bob@example.test", ua.CallOptions{Play: media.NewTone(1000, 8000, 8000, time.Minute)})
+		done <- err
+	}()
+	in := incoming(t, bob, 5*time.Second)
+	if err := in.Answer(ua.CallOptions{Record: &heard}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	tail := func() (float64, float64) {
+		s := heard.Samples()
+		if len(s) > 4000 {
+			s = s[len(s)-4000:]
+		}
+		return media.DominantFrequency(s, 8000)
+	}
+	expect := func(what string, want float64) {
+		t.Helper()
+		var f, level float64
+		if !peertest.WaitFor(4*time.Second, func() bool { f, level = tail(); return math.Abs(f-want) < 30 && level > 1000 }) {
+			t.Errorf("%s: bob hears %.0f Hz at level %.0f, want %.0f Hz", what, f, level, want)
+		}
+	}
+	expect("talking", 1000)
+	if err := out.Hold(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	expect("on hold", 500)
+	time.Sleep(2500 * time.Millisecond) // past the WAV's end: it loops
+	expect("still on hold", 500)
+	if err := out.Resume(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	expect("resumed", 1000)
+	out.Hangup(ctx(t))
+	waitDone(t, in, "bob")
+	if !peertest.WaitFor(2*time.Second, func() bool { return p.ports.Stats().InUse == 0 }) {
+		t.Errorf("ports in use after the call: %+v", p.ports.Stats())
+	}
+}
+
+// TestHoldMusicDefaultChime: without a configured WAV the held party hears
+// the built-in chime (C5 E5 G5 E5).
+func TestHoldMusicDefaultChime(t *testing.T) {
+	p := newPBX(t, "", 0)
+	alice := p.phone(t, "alice", true)
+	bob := p.phone(t, "bob", true)
+	var heard media.BufferSink
+	done := make(chan error, 1)
+	var out *ua.Call
+	go func() {
+		var err error
+		out, err = alice.Dial(ctx(t), "sip:bob@example.test", ua.CallOptions{Play: media.NewTone(1000, 8000, 8000, time.Minute)})
+		done <- err
+	}()
+	in := incoming(t, bob, 5*time.Second)
+	if err := in.Answer(ua.CallOptions{Record: &heard}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Hold(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	var f, level float64
+	chime := func() bool {
+		s := heard.Samples()
+		if len(s) > 2400 {
+			s = s[len(s)-2400:]
+		}
+		f, level = media.DominantFrequency(s, 8000)
+		for _, n := range []float64{523, 659, 784} {
+			if math.Abs(f-n) < 30 && level > 300 {
+				return true
+			}
+		}
+		return false
+	}
+	if !peertest.WaitFor(4*time.Second, chime) {
+		t.Errorf("on hold bob hears %.0f Hz at level %.0f, want the chime's notes", f, level)
+	}
+	out.Hangup(ctx(t))
+	waitDone(t, in, "bob")
 }

@@ -34,6 +34,10 @@ type event struct {
 	ack  *sip.Request
 	// failed: the refresh found the leg's phone gone.
 	failed bool
+	// music started with a relayed hold; stopMusic: a relayed resume
+	// took the held leg back to the relay.
+	music     *music
+	stopMusic bool
 }
 
 // call is one call: the caller's leg, the callee legs rung, the one that
@@ -53,6 +57,8 @@ type call struct {
 	pending bool     // a relayed re-INVITE/UPDATE is in progress
 	// refreshing: a session refresh (RFC 4028) is in progress.
 	refreshing bool
+	// music is the hold music playing to a held leg, nil when none.
+	music *music
 	rec        cdr.Record
 	route      dialplan.Route
 	// sentProvisional: the caller got a ringing response already.
@@ -588,6 +594,13 @@ func (c *call) talk() {
 				}
 			case evRelayed:
 				c.pending = false
+				if ev.music != nil {
+					c.music = ev.music
+				}
+				if ev.stopMusic && c.music != nil {
+					c.music.stop()
+					c.music = nil
+				}
 			case evRefreshed:
 				if ev.leg == nil {
 					c.refreshing = false
@@ -658,7 +671,9 @@ func (c *call) inDialog(from *leg.Leg, tx *transaction.ServerTx) bool {
 			return false
 		}
 		c.pending = true
-		go c.relay(from, to, side, tx, req.Method, body)
+		hold := !c.b.cfg.NoHoldMusic && c.music == nil && isHold(req.Body)
+		resume := c.music != nil && c.music.leg == to && len(req.Body) > 0 && !isHold(req.Body)
+		go c.relay(from, to, side, tx, req.Method, body, hold, resume)
 	default:
 		// INFO, MESSAGE, NOTIFY, OPTIONS in the dialog: carried
 		// across, body and type as they are.
@@ -671,36 +686,27 @@ func (c *call) inDialog(from *leg.Leg, tx *transaction.ServerTx) bool {
 // back. The call hears that the offer is settled before the answer leaves,
 // so the next offer (which may follow the answer at once) is not refused
 // 491.
-func (c *call) relay(from, to *leg.Leg, side media.Side, tx *transaction.ServerTx, method string, body []byte) {
+//
+// A hold (hold set) is followed by the hold music to the held leg, before
+// the next offer is taken; a resume of a held leg (resume set) stops it.
+func (c *call) relay(from, to *leg.Leg, side media.Side, tx *transaction.ServerTx, method string, body []byte, hold, resume bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
 	code, reason, ans := c.relayOffer(ctx, to, side, method, body)
-	c.post(event{kind: evRelayed})
+	ok := code >= 200 && code < 300
+	if !hold || !ok {
+		c.post(event{kind: evRelayed, stopMusic: resume && ok})
+		_ = from.Reply(tx, code, reason, ans)
+		return
+	}
 	_ = from.Reply(tx, code, reason, ans)
+	c.post(event{kind: evRelayed, music: c.startMusic(to, side.Other())})
 }
 
 func (c *call) relayOffer(ctx context.Context, to *leg.Leg, side media.Side, method string, body []byte) (int, string, []byte) {
-	var resp *sip.Response
-	for attempt := 1; ; attempt++ {
-		var err error
-		resp, err = to.Request(ctx, method, body)
-		if err != nil {
-			return sip.StatusServerInternalError, "Server Internal Error: other leg: " + err.Error(), nil
-		}
-		// §14.2: the other side is still busy with the previous offer
-		// (its ACK may not have been processed yet): 491, or 500 with
-		// Retry-After. The PBX, not the phone that asked, tries again
-		// shortly, a few times.
-		retry := resp.StatusCode == sip.StatusRequestPending ||
-			resp.StatusCode == sip.StatusServerInternalError && resp.Has("Retry-After")
-		if !retry || attempt == offerRetries {
-			break
-		}
-		select {
-		case <-time.After(time.Duration(attempt) * offerRetryDelay):
-		case <-ctx.Done():
-			return sip.StatusRequestTimeout, "", nil
-		}
+	resp, err := offer(ctx, to, method, body)
+	if err != nil {
+		return sip.StatusServerInternalError, "Server Internal Error: other leg: " + err.Error(), nil
 	}
 	if !resp.IsSuccess() {
 		return resp.StatusCode, resp.Reason, nil
@@ -748,6 +754,29 @@ func supports(req *sip.Request, tag string) bool {
 	return false
 }
 
+// offer sends an offer (re-INVITE, UPDATE) on a leg and returns its final
+// response. §14.2: a leg still busy with the previous offer (its ACK not
+// processed yet) answers 491, or 500 with Retry-After; the PBX, not the
+// phone that asked, tries again shortly, a few times.
+func offer(ctx context.Context, to *leg.Leg, method string, body []byte) (*sip.Response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := to.Request(ctx, method, body)
+		if err != nil {
+			return nil, err
+		}
+		retry := resp.StatusCode == sip.StatusRequestPending ||
+			resp.StatusCode == sip.StatusServerInternalError && resp.Has("Retry-After")
+		if !retry || attempt == offerRetries {
+			return resp, nil
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * offerRetryDelay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // How often and how soon the PBX offers again when the other leg is busy
 // with an offer (491, 500 Retry-After).
 const (
@@ -785,6 +814,9 @@ func (c *call) finish() {
 	}
 	if c.media != nil {
 		c.media.Close()
+	}
+	if c.music != nil {
+		c.music.sess.Close()
 	}
 	close(c.done)
 	// Answer what came meanwhile.

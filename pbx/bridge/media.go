@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,12 @@ type relayMedia struct {
 	// added is, per m= line of the last offer from side A, the G.711
 	// payload type added for side B (and the one A offered); nil when none.
 	added map[int][2]uint8
+	// origins are the o= lines the PBX shows each side (its own session,
+	// the version counting every SDP it sends), so that what it sends a
+	// side of its own (hold music) and what it relays form one sequence
+	// (RFC 3264 §8). last is the SDP each side last sent.
+	origins [2]*sdp.Origin
+	last    [2]*sdp.Session
 }
 
 func newRelayMedia(r *media.Relay) *relayMedia { return &relayMedia{call: r.NewCall()} }
@@ -69,6 +76,8 @@ func (m *relayMedia) Rewrite(from media.Side, body []byte) ([]byte, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.last[from] = in
+	m.stampLocked(from.Other(), out)
 	if from == media.SideA {
 		m.added = offerOtherLaw(out)
 	} else if m.added != nil {
@@ -76,6 +85,23 @@ func (m *relayMedia) Rewrite(from media.Side, body []byte) ([]byte, error) {
 		m.added = nil
 	}
 	return out.Marshal(), nil
+}
+
+// stampLocked gives s the o= line the PBX shows side to, the version one
+// more than last time.
+func (m *relayMedia) stampLocked(to media.Side, s *sdp.Session) {
+	o := m.origins[to]
+	if o == nil {
+		o = &sdp.Origin{Username: "parley", SessionID: rand.Uint64N(1 << 62), SessionVersion: 1, NetType: "IN",
+			AddrType: s.Origin.AddrType, Address: s.Origin.Address}
+		if c := s.Connection; c != nil {
+			o.AddrType, o.Address = c.AddrType, c.Address
+		}
+		m.origins[to] = o
+	} else {
+		o.SessionVersion++
+	}
+	s.Origin = *o
 }
 
 // offerOtherLaw adds the other G.711 law to audio lines that offer one
