@@ -59,8 +59,8 @@ type call struct {
 	refreshing bool
 	// music is the hold music playing to a held leg, nil when none.
 	music *music
-	rec        cdr.Record
-	route      dialplan.Route
+	rec   cdr.Record
+	route dialplan.Route
 	// sentProvisional: the caller got a ringing response already.
 	sentProvisional bool
 }
