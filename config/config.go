@@ -129,6 +129,9 @@ type PBX struct {
 	// call whose phone died is torn down. Default 30m; at least 90s (the
 	// RFC's Min-SE).
 	SessionExpires Duration `yaml:"session_expires"`
+	// HoldMusic is the WAV a held party hears, looped (a path relative to
+	// data, or absolute); empty: a built-in chime; "off": silence.
+	HoldMusic string `yaml:"hold_music"`
 }
 
 // PBXEnabled reports whether calls go through the PBX (see PBX.Enabled).

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
+	"strings"
 
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/media"
@@ -89,6 +91,10 @@ func (s *Server) newPBX(locator proxy.Locator) error {
 		records = s.cdr
 	}
 	s.relay = relay
+	holdMusic := cfg.PBX.HoldMusic
+	if holdMusic != "" && holdMusic != "off" && !filepath.IsAbs(holdMusic) {
+		holdMusic = filepath.Join(cfg.Data, holdMusic)
+	}
 	s.bridge, err = bridge.New(bridge.Config{
 		Stack:          &leg.Stack{Tx: s.tx, TP: s.tp, UserAgent: cfg.ServerHeader, Allow: s.caps.allow, Log: s.log},
 		Plan:           plan,
@@ -98,6 +104,8 @@ func (s *Server) newPBX(locator proxy.Locator) error {
 		Relay:          relay,
 		Ports:          ports,
 		DataDir:        cfg.Data,
+		HoldMusic:      strings.TrimPrefix(holdMusic, "off"),
+		NoHoldMusic:    holdMusic == "off",
 		CDR:            records,
 		RetryAfter:     cfg.Limits.RetryAfter,
 		SessionExpires: cfg.PBX.SessionExpires.D(),
