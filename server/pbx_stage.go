@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
-	"strings"
 
 	"github.com/parley-sip/parley/config"
 	"github.com/parley-sip/parley/media"
@@ -91,8 +90,11 @@ func (s *Server) newPBX(locator proxy.Locator) error {
 		records = s.cdr
 	}
 	s.relay = relay
-	holdMusic := cfg.PBX.HoldMusic
-	if holdMusic != "" && holdMusic != "off" && !filepath.IsAbs(holdMusic) {
+	holdMusic, noMusic := cfg.PBX.HoldMusic, cfg.PBX.HoldMusic == "off"
+	switch {
+	case noMusic:
+		holdMusic = ""
+	case holdMusic != "" && !filepath.IsAbs(holdMusic):
 		holdMusic = filepath.Join(cfg.Data, holdMusic)
 	}
 	s.bridge, err = bridge.New(bridge.Config{
@@ -104,8 +106,8 @@ func (s *Server) newPBX(locator proxy.Locator) error {
 		Relay:          relay,
 		Ports:          ports,
 		DataDir:        cfg.Data,
-		HoldMusic:      strings.TrimPrefix(holdMusic, "off"),
-		NoHoldMusic:    holdMusic == "off",
+		HoldMusic:      holdMusic,
+		NoHoldMusic:    noMusic,
 		CDR:            records,
 		RetryAfter:     cfg.Limits.RetryAfter,
 		SessionExpires: cfg.PBX.SessionExpires.D(),
