@@ -38,7 +38,16 @@ func (st pbxStage) Serve(r *Request) bool {
 		return false
 	}
 	if req.ToTag() != "" {
-		return b.ServeInDialog(r.Tx)
+		if b.ServeInDialog(r.Tx) {
+			return true
+		}
+		if req.Method != sip.ACK && req.URI.User == "" && !req.URI.Params.Has("lr") && !req.Has("Route") && s.isOurs(req.URI.Host) {
+			// Addressed to the PBX's Contact, for a dialog it no
+			// longer has (the call ended): §12.2.2.
+			s.respond(r.Tx, sip.NewResponse(req, sip.StatusCallTransactionDoesNotExist, ""))
+			return true
+		}
+		return false
 	}
 	if req.Method != sip.INVITE || req.URI.User == "" || !s.localTarget(req) {
 		return false

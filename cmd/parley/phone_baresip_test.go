@@ -284,9 +284,10 @@ func testBaresipPhone(t *testing.T, srv string) {
 				t.Errorf("baresip established a cancelled call: %+v", e)
 			}
 		}
-		// What crossed the wire at baresip (its -s trace).
+		// What crossed the wire at baresip (its -s trace, on its stdout,
+		// which may trail the event on the control connection).
 		for _, want := range []string{"CANCEL sip:carol", "SIP/2.0 487 Request Terminated"} {
-			if !strings.Contains(carol.Log(), want) {
+			if !peertest.WaitFor(2*time.Second, func() bool { return strings.Contains(carol.Log(), want) }) {
 				t.Errorf("baresip's trace lacks %q:\n%s", want, carol.Tail(60))
 			}
 		}
