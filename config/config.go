@@ -118,6 +118,36 @@ type Config struct {
 	// Capture keeps recent SIP messages per call for the console and
 	// exports them by HEP (admin/README.md).
 	Capture Capture `yaml:"capture"`
+	// PBX switches the back-to-back user agent (package pbx/bridge) on:
+	// calls from our users and to our users' numbers go through it, by the
+	// dial plan, with media relayed. See PBX.
+	PBX PBX `yaml:"pbx"`
+}
+
+// PBX configures the B2BUA.
+type PBX struct {
+	// Enabled routes initial INVITEs to our numbers through the PBX (the
+	// proxy serves the dial plan's proxy routes and calls to other
+	// domains). Default: on when the config has a dialplan, else off —
+	// the plain proxy, while the PBX's interop coverage catches up with
+	// the proxy's.
+	Enabled *bool `yaml:"enabled"`
+	// SessionExpires is the session interval (RFC 4028) the PBX asks of
+	// both legs of a call and refreshes itself at half of it, so that a
+	// call whose phone died is torn down. Default 30m; at least 90s (the
+	// RFC's Min-SE).
+	SessionExpires Duration `yaml:"session_expires"`
+	// HoldMusic is the WAV a held party hears, looped (a path relative to
+	// data, or absolute); empty: a built-in chime; "off": silence.
+	HoldMusic string `yaml:"hold_music"`
+}
+
+// PBXEnabled reports whether calls go through the PBX (see PBX.Enabled).
+func (c *Config) PBXEnabled() bool {
+	if c.PBX.Enabled != nil {
+		return *c.PBX.Enabled
+	}
+	return c.Dialplan.Kind != 0
 }
 
 // Admin configures the admin HTTP server (package admin).
@@ -669,6 +699,9 @@ func (c *Config) Validate() error {
 	}
 	if m := c.Media.RTPPorts; m.Lo < 1024 || m.Hi > 65535 || m.Hi-m.Lo < 3 {
 		errs = append(errs, fmt.Errorf("media.rtp_ports: %s must lie in 1024-65535 and hold at least two even/odd pairs", m))
+	}
+	if se := c.PBX.SessionExpires.D(); se != 0 && se.Seconds() < 90 {
+		errs = append(errs, fmt.Errorf("pbx.session_expires: %v is below RFC 4028's minimum of 90s", se))
 	}
 	if a := c.Media.NGListen; a != "" {
 		if ap, err := netip.ParseAddrPort(a); err != nil || ap.Port() == 0 {

@@ -28,6 +28,7 @@ func (s *Server) buildChain() *chain {
 		abuseStage{s},
 		authStage{s},
 		relayStage{s},
+		pbxStage{s},
 		routeStage{s},
 	)
 }

@@ -132,6 +132,9 @@ func (d dispatcher) HandleAck(ack *sip.Request) {
 	if sip.IsStatelessAck(ack) {
 		return // acknowledges a challenge or refusal: it ends here
 	}
+	if s.bridge != nil && s.bridge.HandleAck(ack) {
+		return // the ACK of a PBX dialog's 2xx
+	}
 	if !s.proxy.RouteVerified(ack) && !inPrefixes(s.trusted, ack.Origin.Source.Addr().Unmap()) {
 		s.acksDropped.Add(1)
 		return

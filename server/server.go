@@ -36,6 +36,8 @@ import (
 	"github.com/parley-sip/parley/location"
 	"github.com/parley-sip/parley/media"
 	"github.com/parley-sip/parley/media/ng"
+	"github.com/parley-sip/parley/pbx/bridge"
+	"github.com/parley-sip/parley/pbx/cdr"
 	"github.com/parley-sip/parley/proxy"
 	"github.com/parley-sip/parley/registrar"
 	"github.com/parley-sip/parley/sip"
@@ -62,6 +64,11 @@ type Server struct {
 	proxy   *proxy.Proxy
 	chain   *chain
 	guard   *guard.Guard // nil with abuse.off
+	// bridge is the PBX (nil unless pbx.enabled), with its relay and its
+	// call records. The relay also serves media.ng_listen.
+	bridge *bridge.Bridge
+	relay  *media.Relay
+	cdr    *cdr.Async
 	// trusted are the relay.trusted prefixes, inbound relay.inbound.
 	trusted, inbound []netip.Prefix
 
@@ -71,9 +78,8 @@ type Server struct {
 	// takes a key of its own from it (deriveKey).
 	secret []byte
 
-	// relay and ng serve media.ng_listen (media.go); nil without it.
-	relay *media.Relay
-	ng    *ng.Server
+	// ng serves media.ng_listen over the relay (media.go); nil without it.
+	ng *ng.Server
 	// ourHosts is the set of hosts that name this server (domain,
 	// localhost, listener addresses), swapped whole once the listeners are
 	// bound: reader goroutines consult it while Start is still running.
@@ -203,11 +209,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.Auth == "digest" {
 		userExists = s.userExists
 	}
+	locator := &proxy.LocationLocator{Store: s.store, UserExists: userExists, Domain: cfg.Domain, Aliases: s.isOurs}
 	s.proxy, err = proxy.New(proxy.Config{
 		Transactions: s.tx,
 		Transport:    s.tp,
 		Domains:      []string{cfg.Domain},
-		Locator:      &proxy.LocationLocator{Store: s.store, UserExists: userExists, Domain: cfg.Domain, Aliases: s.isOurs},
+		Locator:      locator,
 		RecordRoute:  true,
 		RouteKey:     deriveKey(s.secret, "record-route"),
 		RetryAfter:   cfg.Limits.RetryAfter,
@@ -218,6 +225,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.router = s.proxy
+	if err := s.newPBX(locator); err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	s.chain = s.buildChain()
 	return s, nil
 }
@@ -335,11 +346,12 @@ func (s *Server) Transactions() *transaction.Layer { return s.tx }
 // progress finish, until ctx ends; then listeners and connections close.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
+		errMedia := s.stopMedia()
+		errPBX := s.closePBX(ctx) // the relay too
 		errTx := s.tx.Shutdown(ctx)
 		errTp := s.tp.Shutdown(ctx)
 		errStore := s.store.Close()
-		errMedia := s.stopMedia()
-		s.shutdownErr = errors.Join(errTx, errTp, errStore, errMedia)
+		s.shutdownErr = errors.Join(errMedia, errPBX, errTx, errTp, errStore)
 	})
 	return s.shutdownErr
 }

@@ -45,6 +45,10 @@ type SIPp struct {
 	Lost      int           // -lost percent
 	Timeout   time.Duration // -timeout (global), also bounds Wait
 	Extra     []string      // more arguments
+	// Files are copied into the run's directory (SIPp's working
+	// directory) before it starts: name there → path to copy, such as a
+	// pcap a scenario plays by relative name.
+	Files map[string]string
 }
 
 // Result is what a finished SIPp run reported.
@@ -94,6 +98,15 @@ func (s SIPp) Start(t testing.TB, sipp string) (*Process, string) {
 	t.Helper()
 	dir := t.TempDir()
 	Scenario(t, dir, s.Scenario)
+	for name, from := range s.Files {
+		b, err := os.ReadFile(from)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+		}
+		if err != nil {
+			t.Fatalf("SIPp file %s: %v", name, err)
+		}
+	}
 	return Start(t, dir, sipp, s.Args(dir)...), dir
 }
 
