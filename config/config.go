@@ -128,9 +128,9 @@ type Config struct {
 type PBX struct {
 	// Enabled routes initial INVITEs to our numbers through the PBX (the
 	// proxy serves the dial plan's proxy routes and calls to other
-	// domains). Default: on when the config has a dialplan, else off —
-	// the plain proxy, while the PBX's interop coverage catches up with
-	// the proxy's.
+	// domains). Default on: calls between our users are anchored, media
+	// relayed (phones behind NAT work) and every call has a record.
+	// false: the plain stateful proxy, Kamailio-style.
 	Enabled *bool `yaml:"enabled"`
 	// SessionExpires is the session interval (RFC 4028) the PBX asks of
 	// both legs of a call and refreshes itself at half of it, so that a
@@ -147,7 +147,7 @@ func (c *Config) PBXEnabled() bool {
 	if c.PBX.Enabled != nil {
 		return *c.PBX.Enabled
 	}
-	return c.Dialplan.Kind != 0
+	return true
 }
 
 // Admin configures the admin HTTP server (package admin).

@@ -82,7 +82,8 @@ type options struct {
 	parley    string
 	kamailio  string // binary, "" when not run
 	verbose   bool
-	workers   int // parley limits.workers, 0 for the default
+	workers   int  // parley limits.workers, 0 for the default
+	pbx       bool // calls through parley's B2BUA (pbx.enabled), not its proxy
 }
 
 // parleyAdmin is the kind of a parley run with the admin server and
@@ -104,6 +105,7 @@ func main() {
 	settle := flag.Duration("memory-settle", 5*time.Second, "wait after the last 200 before reading memory (RSS is printed every 5 s meanwhile)")
 	verbose := flag.Bool("v", false, "print server output when a step fails")
 	workers := flag.Int("parley-workers", 0, "parley's limits.workers (request handlers at once; 0: its default, 4 x GOMAXPROCS)")
+	withPBX := flag.Bool("pbx", false, "route parley's calls through its B2BUA (pbx.enabled: true, media anchored; SIPp sends no RTP) instead of its stateful proxy — beside Kamailio's proxy either way")
 	withAdmin := flag.Bool("admin", false, "also run parley with the admin server, metrics and SIP capture on (admin: and capture: sections), to measure their cost")
 	keep := flag.Bool("keep", false, "keep the work directory (SIPp's per-second stat.csv and error logs, server configs) and print its path")
 	flag.Parse()
@@ -136,7 +138,7 @@ func main() {
 		fatal("nothing to run: give -scenario or -memory")
 	}
 
-	o := &options{seconds: *seconds, transport: *transport, procs: *procs, maxRate: *maxRate, stopOnBad: *stopOnBad, verbose: *verbose, workers: *workers}
+	o := &options{seconds: *seconds, transport: *transport, procs: *procs, maxRate: *maxRate, stopOnBad: *stopOnBad, verbose: *verbose, workers: *workers, pbx: *withPBX}
 	var err error
 	if o.sipp, err = exec.LookPath("sipp"); err != nil && len(run) > 0 {
 		fatal("sipp not found: apt-get install sip-tester")

@@ -141,6 +141,8 @@ log: warn
 abuse:
   max_requests: 100000000
 `, auth, filepath.Join(dir, "data"), s.port, s.port)
+		// The proxy unless -pbx: the comparison with Kamailio's proxy.
+		cfg += fmt.Sprintf("pbx:\n  enabled: %v\n", o.pbx)
 		if o.workers > 0 {
 			cfg += fmt.Sprintf("limits:\n  workers: %d\n", o.workers)
 		}

@@ -155,7 +155,6 @@ func (b *Bridge) ProxyRoute(req *sip.Request, caller string) (*dialplan.Proxy, b
 // ServeInvite takes an initial INVITE from caller (our authenticated user,
 // "" for an outsider) and runs the call on a goroutine of its own.
 func (b *Bridge) ServeInvite(tx *transaction.ServerTx, caller string) {
-	req := tx.Request()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -168,13 +167,15 @@ func (b *Bridge) ServeInvite(tx *transaction.ServerTx, caller string) {
 		respond(tx, sip.StatusServiceUnavailable, "Service Unavailable: "+err.Error(), b.cfg.Stack)
 		return
 	}
+	// 100 at once, as a proxy does (§16.2): the caller stops
+	// retransmitting while the plan is looked up and the callees ring.
+	_ = a.Respond(sip.StatusTrying, "", nil)
 	c := newCall(b, a, caller)
 	b.live[c] = struct{}{}
 	b.mu.Unlock()
 	b.calls.Add(1)
 	b.active.Add(1)
 	go c.run()
-	_ = req
 }
 
 func respond(tx *transaction.ServerTx, code int, reason string, st *leg.Stack) {
