@@ -159,7 +159,7 @@ func (d *DNS) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, e
 	m.SetEdns0(1232, false)
 	var lastErr error
 	for _, srv := range d.servers {
-		if err := ctx.Err(); err != nil {
+		if err := ctxErr(ctx); err != nil {
 			return nil, err
 		}
 		r, err := d.exchange(ctx, m, srv)
@@ -185,7 +185,7 @@ func (d *DNS) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, e
 		}
 	}
 	d.stats.failures.Add(1)
-	if err := ctx.Err(); err != nil {
+	if err := ctxErr(ctx); err != nil {
 		return nil, err
 	}
 	return nil, lastErr

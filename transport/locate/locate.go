@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
@@ -243,8 +244,8 @@ func (e *engine) lookup(ctx context.Context, u sip.URI) ([]transport.Addr, error
 func (e *engine) naptrTargets(ctx context.Context, name string, secure bool, tlsName string) (out []transport.Addr, found bool, err error) {
 	recs, err := e.b.naptr(ctx, name)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, false, ctx.Err()
+		if err := ctxErr(ctx); err != nil {
+			return nil, false, err
 		}
 		// A server that fails NAPTR queries (some do) is treated as
 		// having none; SRV and A/AAAA may still be answered.
@@ -289,8 +290,8 @@ func (e *engine) naptrTargets(ctx context.Context, name string, secure bool, tls
 func (e *engine) srvTargets(ctx context.Context, owner, tp, tlsName string, found *bool) ([]transport.Addr, error) {
 	recs, err := e.b.srv(ctx, owner)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := ctxErr(ctx); err != nil {
+			return nil, err
 		}
 		return nil, nil // unanswerable: as if none (see naptrTargets)
 	}
@@ -319,8 +320,8 @@ func (e *engine) srvTargets(ctx context.Context, owner, tp, tlsName string, foun
 		}
 		got, err := e.hostTargets(ctx, t, tp, r.port, tlsName, nil)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+			if err := ctxErr(ctx); err != nil {
+				return nil, err
 			}
 			continue // that target has no address: try the others
 		}
@@ -336,8 +337,8 @@ func (e *engine) srvTargets(ctx context.Context, owner, tp, tlsName string, foun
 func (e *engine) hostTargets(ctx context.Context, name, tp string, port uint16, tlsName string, out []transport.Addr) ([]transport.Addr, error) {
 	as, err := e.b.addrs(ctx, name)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := ctxErr(ctx); err != nil {
+			return nil, err
 		}
 		return nil, fmt.Errorf("%w: cannot resolve %q: %v", transport.ErrNoRoute, name, err)
 	}
@@ -433,3 +434,16 @@ func isLocalhost(name string) bool {
 
 // errNoServers: a DNS resolver without nameservers.
 var errNoServers = errors.New("locate: no nameservers configured")
+
+// ctxErr is ctx.Err(), and DeadlineExceeded as soon as the deadline has
+// passed: a query's socket deadline (set from it) can fire a moment
+// before the context's own timer does.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package locate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transport"
+	"github.com/parley-sip/parley/transport/locate/locatetest"
 )
 
 // testZone is example.test with the records of RFC 3263 §4's paths.
@@ -66,7 +68,7 @@ var testZone = []string{
 	`short.test. 1 IN A 127.0.0.60`,
 }
 
-func newTestDNS(t testing.TB, cfg DNSConfig, z ...*zone) *DNS {
+func newTestDNS(t testing.TB, cfg DNSConfig, z ...*locatetest.Server) *DNS {
 	t.Helper()
 	for _, s := range z {
 		cfg.Servers = append(cfg.Servers, s.Addr)
@@ -106,7 +108,7 @@ func lookup(t testing.TB, r Resolver, uri string) ([]transport.Addr, error) {
 }
 
 func TestDNSPaths(t *testing.T) {
-	z := newZone(t, testZone...)
+	z := locatetest.NewServer(t, testZone...)
 	d := newTestDNS(t, DNSConfig{}, z)
 	cases := []struct {
 		uri, want string
@@ -156,16 +158,16 @@ func TestDNSPaths(t *testing.T) {
 		t.Errorf("TLS name: %+v", got)
 	}
 	// A port given asks no NAPTR or SRV.
-	z2 := newZone(t, testZone...)
+	z2 := locatetest.NewServer(t, testZone...)
 	d2 := newTestDNS(t, DNSConfig{}, z2)
 	_, _ = lookup(t, d2, "sip:plain.test:5999")
-	if n := z2.count("_sip._udp.plain.test", dns.TypeSRV) + z2.count("plain.test", dns.TypeNAPTR); n != 0 {
+	if n := z2.Count("_sip._udp.plain.test", dns.TypeSRV) + z2.Count("plain.test", dns.TypeNAPTR); n != 0 {
 		t.Errorf("NAPTR/SRV asked %d times for a URI with a port", n)
 	}
 }
 
 func TestDNSNoRoute(t *testing.T) {
-	z := newZone(t, testZone...)
+	z := locatetest.NewServer(t, testZone...)
 	d := newTestDNS(t, DNSConfig{}, z)
 	for _, uri := range []string{
 		"sip:bob@missing.test",              // NXDOMAIN everywhere
@@ -181,7 +183,7 @@ func TestDNSNoRoute(t *testing.T) {
 }
 
 func TestDNSTransportsFilter(t *testing.T) {
-	z := newZone(t, testZone...)
+	z := locatetest.NewServer(t, testZone...)
 	d := newTestDNS(t, DNSConfig{Transports: []string{"udp"}}, z)
 	got, err := lookup(t, d, "sip:bob@example.test")
 	if err != nil || addrs(got) != "udp:127.0.0.12:5080 udp:[::1]:5080" {
@@ -200,7 +202,7 @@ func TestDNSTransportsFilter(t *testing.T) {
 // and the priority-20 target always last. The seed is fixed, so the
 // counts are the same on every run; the bounds are wide anyway.
 func TestSRVWeights(t *testing.T) {
-	z := newZone(t, testZone...)
+	z := locatetest.NewServer(t, testZone...)
 	d := newTestDNS(t, DNSConfig{Seed: 42}, z)
 	const n = 2000
 	heavy := 0
@@ -220,13 +222,13 @@ func TestSRVWeights(t *testing.T) {
 		t.Errorf("heavy target first %d of %d times, want about 90%%", heavy, n)
 	}
 	// The cache answered all but the first lookup.
-	if q := z.count("_sip._udp.weights.test", dns.TypeSRV); q != 1 {
+	if q := z.Count("_sip._udp.weights.test", dns.TypeSRV); q != 1 {
 		t.Errorf("SRV asked %d times, want 1 (cached)", q)
 	}
 }
 
 func TestOrderSRVZeroWeights(t *testing.T) {
-	d := newTestDNS(t, DNSConfig{Seed: 7}, newZone(t))
+	d := newTestDNS(t, DNSConfig{Seed: 7}, locatetest.NewServer(t))
 	recs := []srv{{priority: 1, target: "a"}, {priority: 1, target: "b"}, {priority: 0, weight: 5, target: "c"}}
 	first := map[string]int{}
 	for range 400 {
@@ -254,7 +256,7 @@ func (c *fakeClock) add(d time.Duration) {
 }
 
 func TestDNSCacheTTL(t *testing.T) {
-	z := newZone(t, testZone...)
+	z := locatetest.NewServer(t, testZone...)
 	clk := &fakeClock{t: time.Unix(1e9, 0)}
 	d := newTestDNS(t, DNSConfig{Now: clk.now}, z)
 	for range 3 {
@@ -262,24 +264,24 @@ func TestDNSCacheTTL(t *testing.T) {
 			t.Fatalf("got %s, %v", addrs(got), err)
 		}
 	}
-	if q := z.count("short.test", dns.TypeA); q != 1 {
+	if q := z.Count("short.test", dns.TypeA); q != 1 {
 		t.Errorf("A asked %d times within its TTL, want 1", q)
 	}
 	clk.add(1500 * time.Millisecond)
 	_, _ = lookup(t, d, "sip:short.test:5060")
-	if q := z.count("short.test", dns.TypeA); q != 2 {
+	if q := z.Count("short.test", dns.TypeA); q != 2 {
 		t.Errorf("A asked %d times after its TTL, want 2", q)
 	}
 	// Negative answers: the SOA minimum (60 s here), at most
 	// NegativeTTL (30 s by default).
 	_, _ = lookup(t, d, "sip:missing.test:5060")
 	_, _ = lookup(t, d, "sip:missing.test:5060")
-	if q := z.count("missing.test", dns.TypeA); q != 1 {
+	if q := z.Count("missing.test", dns.TypeA); q != 1 {
 		t.Errorf("NXDOMAIN asked %d times, want 1 (cached)", q)
 	}
 	clk.add(31 * time.Second)
 	_, _ = lookup(t, d, "sip:missing.test:5060")
-	if q := z.count("missing.test", dns.TypeA); q != 2 {
+	if q := z.Count("missing.test", dns.TypeA); q != 2 {
 		t.Errorf("NXDOMAIN asked %d times after NegativeTTL, want 2", q)
 	}
 	if s := d.Stats(); s.CacheHits == 0 || s.Queries == 0 {
@@ -288,7 +290,7 @@ func TestDNSCacheTTL(t *testing.T) {
 }
 
 func TestDNSCacheBounded(t *testing.T) {
-	z := newZone(t, testZone...)
+	z := locatetest.NewServer(t, testZone...)
 	d := newTestDNS(t, DNSConfig{CacheSize: 4}, z)
 	for _, h := range []string{"plain.test", "srv.test", "example.test", "a.srv.test", "b.srv.test", "short.test"} {
 		_, _ = lookup(t, d, "sip:"+h+":5060")
@@ -298,10 +300,10 @@ func TestDNSCacheBounded(t *testing.T) {
 	}
 	// No cache at all.
 	d = newTestDNS(t, DNSConfig{CacheSize: -1}, z)
-	before := z.count("plain.test", dns.TypeA)
+	before := z.Count("plain.test", dns.TypeA)
 	_, _ = lookup(t, d, "sip:plain.test:5060")
 	_, _ = lookup(t, d, "sip:plain.test:5060")
-	if q := z.count("plain.test", dns.TypeA) - before; q != 2 {
+	if q := z.Count("plain.test", dns.TypeA) - before; q != 2 {
 		t.Errorf("uncached: A asked %d times, want 2", q)
 	}
 }
@@ -309,7 +311,7 @@ func TestDNSCacheBounded(t *testing.T) {
 // TestDNSTimeout: a server that never answers gives an error within the
 // context's deadline, not a hang.
 func TestDNSTimeout(t *testing.T) {
-	d, err := NewDNS(DNSConfig{Servers: []string{silentServer(t)}, QueryTimeout: 5 * time.Second})
+	d, err := NewDNS(DNSConfig{Servers: []string{locatetest.Silent(t)}, QueryTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,15 +338,15 @@ func TestDNSTimeout(t *testing.T) {
 // TestDNSServerFailover: a silent first server and one that fails are
 // passed over for the next that answers.
 func TestDNSServerFailover(t *testing.T) {
-	good := newZone(t, testZone...)
-	bad := newZone(t)
-	bad.handler = func(w dns.ResponseWriter, r *dns.Msg) bool {
+	good := locatetest.NewServer(t, testZone...)
+	bad := locatetest.NewServer(t)
+	bad.SetHandler(func(w dns.ResponseWriter, r *dns.Msg) bool {
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeServerFailure)
 		_ = w.WriteMsg(m)
 		return true
-	}
-	d, err := NewDNS(DNSConfig{Servers: []string{silentServer(t), bad.Addr, good.Addr}, QueryTimeout: 100 * time.Millisecond, Seed: 1})
+	})
+	d, err := NewDNS(DNSConfig{Servers: []string{locatetest.Silent(t), bad.Addr, good.Addr}, QueryTimeout: 100 * time.Millisecond, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +358,7 @@ func TestDNSServerFailover(t *testing.T) {
 
 func TestDNSMalformed(t *testing.T) {
 	// Garbage for an answer: an error, no panic.
-	junk := rawServer(t, func(q []byte) []byte {
+	junk := locatetest.Raw(t, func(q []byte) []byte {
 		if len(q) < 2 {
 			return nil
 		}
@@ -370,8 +372,8 @@ func TestDNSMalformed(t *testing.T) {
 		t.Errorf("garbage answers gave %s", addrs(got))
 	}
 	// Answers to another question are refused.
-	z := newZone(t, testZone...)
-	z.handler = func(w dns.ResponseWriter, r *dns.Msg) bool {
+	z := locatetest.NewServer(t, testZone...)
+	z.SetHandler(func(w dns.ResponseWriter, r *dns.Msg) bool {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Question[0].Name = "evil.test."
@@ -379,28 +381,28 @@ func TestDNSMalformed(t *testing.T) {
 		m.Answer = []dns.RR{a}
 		_ = w.WriteMsg(m)
 		return true
-	}
+	})
 	d = newTestDNS(t, DNSConfig{QueryTimeout: 200 * time.Millisecond}, z)
 	if got, err := lookup(t, d, "sip:plain.test:5060"); err == nil {
 		t.Errorf("answers to another question gave %s", addrs(got))
 	}
 	// Records of another owner in the answer are ignored.
-	z2 := newZone(t, testZone...)
-	z2.handler = func(w dns.ResponseWriter, r *dns.Msg) bool {
+	z2 := locatetest.NewServer(t, testZone...)
+	z2.SetHandler(func(w dns.ResponseWriter, r *dns.Msg) bool {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		a, _ := dns.NewRR("evil.test. 300 IN A 127.0.0.66")
 		m.Answer = []dns.RR{a}
 		_ = w.WriteMsg(m)
 		return true
-	}
+	})
 	d = newTestDNS(t, DNSConfig{QueryTimeout: 200 * time.Millisecond}, z2)
 	if got, err := lookup(t, d, "sip:plain.test:5060"); err == nil {
 		t.Errorf("records of another owner gave %s", addrs(got))
 	}
 	// Bad NAPTR records (a regexp, an unknown flag, no replacement) are
 	// passed over; a bad SRV target name too.
-	z3 := newZone(t,
+	z3 := locatetest.NewServer(t,
 		`bad.test. 300 IN NAPTR 10 10 "s" "SIP+D2U" "!^.*$!x!" .`,
 		`bad.test. 300 IN NAPTR 20 10 "a" "SIP+D2U" "" _sip._udp.bad.test.`,
 		`bad.test. 300 IN NAPTR 30 10 "s" "SIP+D2U" "" .`,
@@ -416,14 +418,14 @@ func TestDNSMalformed(t *testing.T) {
 	}
 	// A truncated answer is asked again over TCP (here there is no TCP
 	// server: an error, not the truncated answer).
-	z4 := newZone(t, testZone...)
-	z4.handler = func(w dns.ResponseWriter, r *dns.Msg) bool {
+	z4 := locatetest.NewServer(t, testZone...)
+	z4.SetHandler(func(w dns.ResponseWriter, r *dns.Msg) bool {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Truncated = true
 		_ = w.WriteMsg(m)
 		return true
-	}
+	})
 	d = newTestDNS(t, DNSConfig{QueryTimeout: 200 * time.Millisecond}, z4)
 	if got, err := lookup(t, d, "sip:plain.test:5060"); err == nil {
 		t.Errorf("truncated answer gave %s", addrs(got))
@@ -433,7 +435,7 @@ func TestDNSMalformed(t *testing.T) {
 // TestSystem runs the net.Resolver-based resolver against the same zone:
 // SRV and A/AAAA paths (it has no NAPTR).
 func TestSystem(t *testing.T) {
-	z := newZone(t, testZone...)
+	z := locatetest.NewServer(t, testZone...)
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "udp", z.Addr)
@@ -464,10 +466,44 @@ func TestSystem(t *testing.T) {
 }
 
 func TestLocalhostSkipsDNS(t *testing.T) {
-	z := newZone(t, testZone...)
+	z := locatetest.NewServer(t, testZone...)
 	d := newTestDNS(t, DNSConfig{QueryTimeout: 200 * time.Millisecond}, z)
 	_, _ = lookup(t, d, "sip:localhost")
-	if n := z.count("_sip._udp.localhost", dns.TypeSRV) + z.count("localhost", dns.TypeNAPTR); n != 0 {
+	if n := z.Count("_sip._udp.localhost", dns.TypeSRV) + z.Count("localhost", dns.TypeNAPTR); n != 0 {
 		t.Errorf("localhost: %d NAPTR/SRV questions sent", n)
 	}
+}
+
+// TestDNSNAPTRFailure: a server that fails NAPTR queries (some do) is
+// treated as having no NAPTR records; SRV still works.
+func TestDNSNAPTRFailure(t *testing.T) {
+	z := locatetest.NewServer(t, testZone...)
+	z.SetHandler(func(w dns.ResponseWriter, r *dns.Msg) bool {
+		if r.Question[0].Qtype != dns.TypeNAPTR {
+			return false
+		}
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeServerFailure)
+		_ = w.WriteMsg(m)
+		return true
+	})
+	d := newTestDNS(t, DNSConfig{}, z)
+	got, err := lookup(t, d, "sip:bob@example.test")
+	if err != nil || addrs(got) != "udp:127.0.0.12:5080 udp:[::1]:5080 tcp:127.0.0.11:5070" {
+		t.Errorf("got %s, %v", addrs(got), err)
+	}
+}
+
+func ExampleDNS() {
+	d, err := NewDNS(DNSConfig{Servers: []string{"127.0.0.1:53"}})
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	// A numeric IP needs no DNS: one target, as is.
+	u, _ := sip.ParseURI("sips:alice@192.0.2.7")
+	hops, _ := d.Lookup(ctx, u)
+	fmt.Println(hops)
+	// Output: [tls:192.0.2.7:5061]
 }

@@ -1,4 +1,8 @@
-package locate
+// Package locatetest serves DNS records on loopback for tests of RFC 3263
+// resolution (package locate and its users): an in-process
+// github.com/miekg/dns server answering from records given in zone-file
+// syntax, a server that never answers, and one that answers raw bytes.
+package locatetest
 
 import (
 	"net"
@@ -10,26 +14,25 @@ import (
 	"github.com/miekg/dns"
 )
 
-// zone is an in-process DNS server on loopback UDP serving records given
+// Server is an in-process DNS server on loopback UDP serving records given
 // in zone-file syntax, and counting the questions it gets.
-type zone struct {
+type Server struct {
 	Addr string
 
-	mu      sync.Mutex
-	rrs     []dns.RR
-	asked   map[string]int // "name TYPE" -> count
-	rcode   map[string]int // "name TYPE" -> rcode to answer instead
-	srv     *dns.Server
-	noSOA   bool
-	soaTTL  uint32
-	handler func(w dns.ResponseWriter, r *dns.Msg) bool // true: handled
+	mu     sync.Mutex
+	rrs    []dns.RR
+	asked  map[string]int // "name TYPE" -> count
+	srv    *dns.Server
+	soaTTL uint32
+	// Handler, when set, sees every question first; true: it answered.
+	Handler func(w dns.ResponseWriter, r *dns.Msg) bool
 }
 
-func newZone(t testing.TB, records ...string) *zone {
+func NewServer(t testing.TB, records ...string) *Server {
 	t.Helper()
-	z := &zone{asked: map[string]int{}, rcode: map[string]int{}, soaTTL: 60}
+	z := &Server{asked: map[string]int{}, soaTTL: 60}
 	for _, s := range records {
-		z.add(t, s)
+		z.Add(t, s)
 	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -48,7 +51,7 @@ func newZone(t testing.TB, records ...string) *zone {
 	return z
 }
 
-func (z *zone) add(t testing.TB, s string) {
+func (z *Server) Add(t testing.TB, s string) {
 	t.Helper()
 	rr, err := dns.NewRR(s)
 	if err != nil {
@@ -59,29 +62,20 @@ func (z *zone) add(t testing.TB, s string) {
 	z.mu.Unlock()
 }
 
-func (z *zone) count(name string, qtype uint16) int {
+func (z *Server) Count(name string, qtype uint16) int {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	return z.asked[dns.Fqdn(name)+" "+dns.TypeToString[qtype]]
 }
 
-func (z *zone) total() int {
+// SetHandler sets Handler (safe while serving).
+func (z *Server) SetHandler(h func(w dns.ResponseWriter, r *dns.Msg) bool) {
 	z.mu.Lock()
-	defer z.mu.Unlock()
-	n := 0
-	for _, c := range z.asked {
-		n += c
-	}
-	return n
-}
-
-func (z *zone) failWith(name string, qtype uint16, rcode int) {
-	z.mu.Lock()
-	z.rcode[dns.Fqdn(name)+" "+dns.TypeToString[qtype]] = rcode
+	z.Handler = h
 	z.mu.Unlock()
 }
 
-func (z *zone) serve(w dns.ResponseWriter, r *dns.Msg) {
+func (z *Server) serve(w dns.ResponseWriter, r *dns.Msg) {
 	if len(r.Question) != 1 {
 		return
 	}
@@ -89,8 +83,7 @@ func (z *zone) serve(w dns.ResponseWriter, r *dns.Msg) {
 	key := strings.ToLower(q.Name) + " " + dns.TypeToString[q.Qtype]
 	z.mu.Lock()
 	z.asked[key]++
-	h := z.handler
-	rcode, fail := z.rcode[key]
+	h := z.Handler
 	var ans []dns.RR
 	exists := false
 	for _, rr := range z.rrs {
@@ -112,7 +105,7 @@ func (z *zone) serve(w dns.ResponseWriter, r *dns.Msg) {
 			}
 		}
 	}
-	soaTTL, noSOA := z.soaTTL, z.noSOA
+	soaTTL := z.soaTTL
 	z.mu.Unlock()
 	if h != nil && h(w, r) {
 		return
@@ -120,14 +113,12 @@ func (z *zone) serve(w dns.ResponseWriter, r *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	switch {
-	case fail:
-		m.Rcode = rcode
 	case !exists:
 		m.Rcode = dns.RcodeNameError
 	default:
 		m.Answer = ans
 	}
-	if len(m.Answer) == 0 && !noSOA {
+	if len(m.Answer) == 0 {
 		soa, _ := dns.NewRR("test. 60 IN SOA ns.test. admin.test. 1 60 60 60 60")
 		soa.(*dns.SOA).Minttl = soaTTL
 		m.Ns = append(m.Ns, soa)
@@ -135,8 +126,8 @@ func (z *zone) serve(w dns.ResponseWriter, r *dns.Msg) {
 	_ = w.WriteMsg(m)
 }
 
-// silentServer is a UDP socket that reads and never answers.
-func silentServer(t testing.TB) string {
+// Silent starts a UDP socket that reads and never answers.
+func Silent(t testing.TB) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -156,8 +147,8 @@ func silentServer(t testing.TB) string {
 	return pc.LocalAddr().String()
 }
 
-// rawServer answers every datagram with what reply makes of it.
-func rawServer(t testing.TB, reply func(q []byte) []byte) string {
+// Raw starts a UDP server answering every datagram with what reply makes of it.
+func Raw(t testing.TB, reply func(q []byte) []byte) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
