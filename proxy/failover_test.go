@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/parley-sip/parley/sip"
+	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport/locate"
+	"github.com/parley-sip/parley/transport/locate/locatetest"
+)
+
+// withResolver has the proxy resolve next hops with r.
+func withResolver(r locate.Resolver) stackOpt {
+	return func(c *Config, _ *transaction.Config) { c.Resolver = r }
+}
+
+// srvStack is a proxy whose resolver asks an in-process DNS server where
+// _sip._udp.svc.test has one SRV record per port given, in priority
+// order, all on 127.0.0.1; bob@example.test is located at sip:bob@svc.test.
+func srvStack(t *testing.T, ports ...uint16) *stack {
+	t.Helper()
+	var recs []string
+	for i, p := range ports {
+		recs = append(recs,
+			fmt.Sprintf("_sip._udp.svc.test. 300 IN SRV %d 0 %d h%d.svc.test.", 10*(i+1), p, i),
+			fmt.Sprintf("h%d.svc.test. 300 IN A 127.0.0.1", i))
+	}
+	z := locatetest.NewServer(t, recs...)
+	r, err := locate.NewDNS(locate.DNSConfig{Servers: []string{z.Addr}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := locatorFor(t, map[string][]Target{"bob@example.test": {target(t, "sip:bob@svc.test", 1000)}})
+	return newStack(t, loc, withResolver(r))
+}
+
+func portOf(t *testing.T, addr string) uint16 {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap.Port()
+}
+
+// TestFailoverOnTimeout: the first SRV target is a UDP socket that never
+// answers; after timer F (B for the INVITE) the branch goes to the second,
+// which answers, and the caller gets its answer (RFC 3263 §4.3).
+func TestFailoverOnTimeout(t *testing.T) {
+	dead := locatetest.Silent(t)
+	callee := newUAS(t, []int{180}, 200, 0)
+	s := srvStack(t, portOf(t, dead), callee.addr.Port())
+	caller := newUA(t)
+
+	c := caller.newCall("sip:bob@example.test")
+	caller.send(s.addr, c.req(sip.OPTIONS, "sip:bob@example.test", 1))
+	if resp := caller.response(sip.OPTIONS, 0); resp.StatusCode != 200 {
+		t.Fatalf("OPTIONS answered %d, want 200 from the second target", resp.StatusCode)
+	}
+
+	c = caller.newCall("sip:bob@example.test")
+	caller.send(s.addr, c.req(sip.INVITE, "sip:bob@example.test", 1))
+	ok := caller.response(sip.INVITE, 200)
+	if ok.ToTag() != callee.tag {
+		t.Fatalf("INVITE answered by %q, want the callee", ok.ToTag())
+	}
+	if n := len(callee.received(sip.INVITE)); n != 1 {
+		t.Errorf("callee got %d INVITEs, want 1", n)
+	}
+	s.settle(t)
+}
+
+// TestFailoverOn503: a 503 from the first target sends the request to the
+// second; the caller never sees the 503.
+func TestFailoverOn503(t *testing.T) {
+	busy := newUAS(t, nil, 503, 0, func(u *uas) { u.other = 503 })
+	callee := newUAS(t, []int{180}, 200, 0)
+	s := srvStack(t, busy.addr.Port(), callee.addr.Port())
+	caller := newUA(t)
+
+	c := caller.newCall("sip:bob@example.test")
+	caller.send(s.addr, c.req(sip.OPTIONS, "sip:bob@example.test", 1))
+	if resp := caller.response(sip.OPTIONS, 0); resp.StatusCode != 200 {
+		t.Fatalf("OPTIONS answered %d, want 200 from the second target", resp.StatusCode)
+	}
+	c = caller.newCall("sip:bob@example.test")
+	inv := c.req(sip.INVITE, "sip:bob@example.test", 1)
+	caller.send(s.addr, inv)
+	if ok := caller.response(sip.INVITE, 200); ok.ToTag() != callee.tag {
+		t.Fatalf("INVITE answered by %q, want the callee", ok.ToTag())
+	}
+	// The 503'd INVITE was ACKed by the proxy's client transaction.
+	busy.waitFor(t, sip.ACK, 1)
+	if n := len(busy.received(sip.INVITE)); n != 1 {
+		t.Errorf("first target got %d INVITEs, want 1", n)
+	}
+	s.settle(t)
+}
+
+// TestFailoverExhausted: every target fails: the caller gets the answer
+// of the last one (503 becomes 500, §16.7 step 6), once.
+func TestFailoverExhausted(t *testing.T) {
+	a := newUAS(t, nil, 503, 0, func(u *uas) { u.other = 503 })
+	b := newUAS(t, nil, 503, 0, func(u *uas) { u.other = 503 })
+	s := srvStack(t, a.addr.Port(), b.addr.Port())
+	caller := newUA(t)
+	c := caller.newCall("sip:bob@example.test")
+	caller.send(s.addr, c.req(sip.OPTIONS, "sip:bob@example.test", 1))
+	if resp := caller.response(sip.OPTIONS, 0); resp.StatusCode != 500 {
+		t.Fatalf("OPTIONS answered %d, want 500", resp.StatusCode)
+	}
+	a.waitFor(t, sip.OPTIONS, 1)
+	b.waitFor(t, sip.OPTIONS, 1)
+	caller.none(200*time.Millisecond, "second final response", func(m sip.Message) bool {
+		r, ok := m.(*sip.Response)
+		return ok && r.StatusCode >= 200
+	})
+	s.settle(t)
+}
