@@ -195,6 +195,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		s.store.Close()
 		return nil, err
 	}
+	resolver, err := newResolver(cfg.DNS)
+	if err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	s.proxy, err = proxy.New(proxy.Config{
 		Transactions: s.tx,
 		Transport:    s.tp,
@@ -204,6 +209,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		RouteKey:     secret,
 		RetryAfter:   cfg.Limits.RetryAfter,
 		Logger:       log,
+
+		// Next hops by name: RFC 3263 (the dns section).
+		Resolver:       resolver,
+		ResolveTimeout: cfg.DNS.Timeout.D(),
 	})
 	if err != nil {
 		s.store.Close()
