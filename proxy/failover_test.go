@@ -2,12 +2,16 @@ package proxy
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
+	"github.com/parley-sip/parley/transport"
 	"github.com/parley-sip/parley/transport/locate"
 	"github.com/parley-sip/parley/transport/locate/locatetest"
 )
@@ -118,5 +122,46 @@ func TestFailoverExhausted(t *testing.T) {
 		r, ok := m.(*sip.Response)
 		return ok && r.StatusCode >= 200
 	})
+	s.settle(t)
+}
+
+// TestFailoverNAPTRTCPRefused: NAPTR prefers TCP, whose SRV target
+// refuses the connection (nothing listens there); the branch goes on to
+// the UDP record of the next NAPTR, where the callee answers.
+func TestFailoverNAPTRTCPRefused(t *testing.T) {
+	// A port where nothing listens: bound, then closed.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := portOf(t, l.Addr().String())
+	l.Close()
+	callee := newUAS(t, nil, 200, 0)
+	z := locatetest.NewServer(t,
+		`svc.test. 300 IN NAPTR 10 10 "s" "SIP+D2T" "" _sip._tcp.svc.test.`,
+		`svc.test. 300 IN NAPTR 20 10 "s" "SIP+D2U" "" _sip._udp.svc.test.`,
+		fmt.Sprintf("_sip._tcp.svc.test. 300 IN SRV 10 0 %d tcp.svc.test.", closed),
+		fmt.Sprintf("_sip._udp.svc.test. 300 IN SRV 10 0 %d udp.svc.test.", callee.addr.Port()),
+		`tcp.svc.test. 300 IN A 127.0.0.1`,
+		`udp.svc.test. 300 IN A 127.0.0.1`,
+	)
+	r, err := locate.NewDNS(locate.DNSConfig{Servers: []string{z.Addr}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := locatorFor(t, map[string][]Target{"bob@example.test": {target(t, "sip:bob@svc.test", 1000)}})
+	s := newStack(t, loc, withResolver(r))
+	if err := s.tp.Listen(transport.ListenSpec{Transport: transport.TCP, Addr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	caller := newUA(t)
+	c := caller.newCall("sip:bob@example.test")
+	caller.send(s.addr, c.req(sip.OPTIONS, "sip:bob@example.test", 1))
+	if resp := caller.response(sip.OPTIONS, 0); resp.StatusCode != 200 {
+		t.Fatalf("OPTIONS answered %d, want 200 over UDP after TCP was refused", resp.StatusCode)
+	}
+	if z.Count("svc.test", dns.TypeNAPTR) != 1 {
+		t.Errorf("NAPTR asked %d times, want 1", z.Count("svc.test", dns.TypeNAPTR))
+	}
 	s.settle(t)
 }
