@@ -263,25 +263,12 @@ func negativeTTL(r *dns.Msg) time.Duration {
 
 func (d *DNS) naptr(ctx context.Context, name string) ([]naptr, error) {
 	rrs, err := d.query(ctx, name, dns.TypeNAPTR)
-	var out []naptr
-	for _, rr := range rrs {
-		n := rr.(*dns.NAPTR)
-		if n.Regexp != "" {
-			continue // §4.1: SIP NAPTR records use the replacement only
-		}
-		out = append(out, naptr{order: n.Order, pref: n.Preference, flags: n.Flags, service: n.Service, replacement: n.Replacement})
-	}
-	return out, err
+	return naptrsFrom(rrs), err
 }
 
 func (d *DNS) srv(ctx context.Context, name string) ([]srv, error) {
 	rrs, err := d.query(ctx, name, dns.TypeSRV)
-	var out []srv
-	for _, rr := range rrs {
-		s := rr.(*dns.SRV)
-		out = append(out, srv{priority: s.Priority, weight: s.Weight, port: s.Port, target: s.Target})
-	}
-	return out, err
+	return srvsFrom(rrs), err
 }
 
 // addrs asks for A and AAAA, in that order, at the same time.
@@ -290,24 +277,24 @@ func (d *DNS) addrs(ctx context.Context, name string) ([]netip.Addr, error) {
 		rrs []dns.RR
 		err error
 	}
-	aaaa := make(chan result, 1)
-	go func() {
-		rrs, err := d.query(ctx, name, dns.TypeAAAA)
-		aaaa <- result{rrs, err}
-	}()
-	a4, err4 := d.query(ctx, name, dns.TypeA)
-	r6 := <-aaaa
-	var out []netip.Addr
-	for _, rr := range a4 {
-		if a, ok := netip.AddrFromSlice(rr.(*dns.A).A.To4()); ok {
-			out = append(out, a)
-		}
+	var r6 result
+	var a4 []dns.RR
+	var err4 error
+	if rrs, ok := d.cache.get(cacheKey{dns.Fqdn(name), dns.TypeAAAA}); ok {
+		// Warm cache: no goroutine for what costs no wait.
+		d.stats.cacheHits.Add(1)
+		r6.rrs = rrs
+		a4, err4 = d.query(ctx, name, dns.TypeA)
+	} else {
+		aaaa := make(chan result, 1)
+		go func() {
+			rrs, err := d.query(ctx, name, dns.TypeAAAA)
+			aaaa <- result{rrs, err}
+		}()
+		a4, err4 = d.query(ctx, name, dns.TypeA)
+		r6 = <-aaaa
 	}
-	for _, rr := range r6.rrs {
-		if a, ok := netip.AddrFromSlice(rr.(*dns.AAAA).AAAA.To16()); ok {
-			out = append(out, a)
-		}
-	}
+	out := addrsFrom(a4, r6.rrs)
 	if len(out) == 0 {
 		if err4 != nil {
 			return nil, err4
@@ -315,4 +302,47 @@ func (d *DNS) addrs(ctx context.Context, name string) ([]netip.Addr, error) {
 		return nil, r6.err
 	}
 	return out, nil
+}
+
+// naptrsFrom keeps the NAPTR records a SIP client can use.
+func naptrsFrom(rrs []dns.RR) []naptr {
+	var out []naptr
+	for _, rr := range rrs {
+		n, ok := rr.(*dns.NAPTR)
+		if !ok || n.Regexp != "" {
+			continue // §4.1: SIP NAPTR records use the replacement only
+		}
+		out = append(out, naptr{order: n.Order, pref: n.Preference, flags: n.Flags, service: n.Service, replacement: n.Replacement})
+	}
+	return out
+}
+
+func srvsFrom(rrs []dns.RR) []srv {
+	var out []srv
+	for _, rr := range rrs {
+		if s, ok := rr.(*dns.SRV); ok {
+			out = append(out, srv{priority: s.Priority, weight: s.Weight, port: s.Port, target: s.Target})
+		}
+	}
+	return out
+}
+
+// addrsFrom is the addresses of A records, then of AAAA records.
+func addrsFrom(a4, a6 []dns.RR) []netip.Addr {
+	var out []netip.Addr
+	for _, rr := range a4 {
+		if a, ok := rr.(*dns.A); ok {
+			if ip, ok := netip.AddrFromSlice(a.A.To4()); ok {
+				out = append(out, ip)
+			}
+		}
+	}
+	for _, rr := range a6 {
+		if a, ok := rr.(*dns.AAAA); ok {
+			if ip, ok := netip.AddrFromSlice(a.AAAA.To16()); ok && ip.Is6() {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out
 }
