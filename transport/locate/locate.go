@@ -198,17 +198,17 @@ func (e *engine) lookup(ctx context.Context, u sip.URI) ([]transport.Addr, error
 		return out, nil
 	}
 	// NAPTR (§4.1).
-	out, found, err := e.naptrTargets(ctx, name, secure, tlsName)
+	out, err := e.naptrTargets(ctx, name, secure, tlsName)
 	if err != nil {
 		return nil, err
 	}
-	if found {
-		if len(out) == 0 {
-			return nil, fmt.Errorf("%w: NAPTR records of %s lead to no address", transport.ErrNoRoute, name)
-		}
+	if len(out) > 0 {
 		return out, nil
 	}
-	// No NAPTR: SRV for each transport we support, in our order.
+	// No NAPTR record we can use, or none leading to an address: SRV
+	// for each transport we support, in our order (§4.1: records of
+	// services we do not support are discarded, and with none left the
+	// client goes on as if there were none).
 	var srvFound bool
 	for _, t := range e.transports {
 		if secure != (t == transport.TLS) || srvPrefix(t) == "" {
@@ -239,13 +239,12 @@ func (e *engine) lookup(ctx context.Context, u sip.URI) ([]transport.Addr, error
 // (§4.1), best order and preference first; each leads to SRV records. The
 // records after the first usable one are kept as further failover: RFC
 // 3403 would stop at the first, but a list that goes on is what §4.3
-// asks of a client whose first choice is down. found reports NAPTR
-// records for SIP at all, usable or not.
-func (e *engine) naptrTargets(ctx context.Context, name string, secure bool, tlsName string) (out []transport.Addr, found bool, err error) {
+// asks of a client whose first choice is down.
+func (e *engine) naptrTargets(ctx context.Context, name string, secure bool, tlsName string) ([]transport.Addr, error) {
 	recs, err := e.b.naptr(ctx, name)
 	if err != nil {
 		if err := ctxErr(ctx); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		// A server that fails NAPTR queries (some do) is treated as
 		// having none; SRV and A/AAAA may still be answered.
@@ -258,12 +257,12 @@ func (e *engine) naptrTargets(ctx context.Context, name string, secure bool, tls
 		return int(a.pref) - int(b.pref)
 	})
 	followed := 0
+	var out []transport.Addr
 	for _, r := range recs {
 		svc, ok := services[strings.ToUpper(r.service)]
 		if !ok {
 			continue
 		}
-		found = true
 		if secure && !svc.secure || !e.supports(svc.transport) {
 			continue
 		}
@@ -277,11 +276,11 @@ func (e *engine) naptrTargets(ctx context.Context, name string, secure bool, tls
 		}
 		got, err := e.srvTargets(ctx, strings.TrimSuffix(strings.ToLower(r.replacement), "."), svc.transport, tlsName, nil)
 		if err != nil {
-			return nil, found, err
+			return nil, err
 		}
 		out = appendTargets(out, got)
 	}
-	return out, found, nil
+	return out, nil
 }
 
 // srvTargets asks for the SRV records of owner and turns them into

@@ -64,6 +64,12 @@ var testZone = []string{
 	// alias.test: a CNAME to plain.test.
 	`alias.test. 300 IN CNAME plain.test.`,
 
+	// udponly.test: NAPTR for UDP only; a sips URI discards it and goes
+	// on as if there were no NAPTR (§4.1).
+	`udponly.test. 300 IN NAPTR 10 10 "s" "SIP+D2U" "" _sip._udp.udponly.test.`,
+	`_sip._udp.udponly.test. 300 IN SRV 10 0 5060 udponly.test.`,
+	`udponly.test. 300 IN A 127.0.0.80`,
+
 	// short.test: TTL 1 s, for the cache test.
 	`short.test. 1 IN A 127.0.0.60`,
 }
@@ -127,6 +133,8 @@ func TestDNSPaths(t *testing.T) {
 		{"sip:bob@example.test", "tcp:127.0.0.11:5070 udp:127.0.0.12:5080 udp:[::1]:5080 tls:127.0.0.13:5090"},
 		// sips: only SIPS+D2T.
 		{"sips:bob@example.test", "tls:127.0.0.13:5090"},
+		{"sip:udponly.test", "udp:127.0.0.80:5060"},
+		{"sips:udponly.test", "tls:127.0.0.80:5061"},
 		// Transport given: its SRV, NAPTR skipped.
 		{"sip:example.test;transport=udp", "udp:127.0.0.12:5080 udp:[::1]:5080"},
 		// No NAPTR: SRV per transport in our order, priorities inside.
