@@ -165,3 +165,21 @@ func TestFailoverNAPTRTCPRefused(t *testing.T) {
 	}
 	s.settle(t)
 }
+
+// TestNoFailoverAfterRinging: a 503 after a 180 is the callee's answer,
+// not a dead server: the next address is not tried (it would ring again).
+func TestNoFailoverAfterRinging(t *testing.T) {
+	rang := newUAS(t, []int{180}, 503, 0)
+	other := newUAS(t, nil, 200, 0)
+	s := srvStack(t, rang.addr.Port(), other.addr.Port())
+	caller := newUA(t)
+	c := caller.newCall("sip:bob@example.test")
+	caller.send(s.addr, c.req(sip.INVITE, "sip:bob@example.test", 1))
+	if resp := caller.response(sip.INVITE, 500); resp == nil {
+		t.Fatal("no final")
+	}
+	if n := len(other.received(sip.INVITE)); n != 0 {
+		t.Errorf("second address got %d INVITEs after the first rang", n)
+	}
+	s.settle(t)
+}

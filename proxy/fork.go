@@ -41,6 +41,7 @@ type rcontext struct {
 type branch struct {
 	tx          *transaction.ClientTx
 	provisional bool // a 1xx came: a CANCEL can be sent (§9.1)
+	ringing     bool // a 1xx other than 100 came: the request reached a UA
 	final       bool // counted as done: final response, failure, or abandoned
 
 	t    *Target
@@ -250,6 +251,7 @@ func (rc *rcontext) onResponse(b *branch, resp *sip.Response) {
 	switch {
 	case code < 200:
 		b.provisional = true
+		b.ringing = b.ringing || code != sip.StatusTrying
 		// §16.7 step 5: 1xx other than 100 go upstream at once; the
 		// caller has had our own 100.
 		if code == sip.StatusTrying || rc.finalSent {
@@ -281,8 +283,9 @@ func (rc *rcontext) onResponse(b *branch, resp *sip.Response) {
 			return // abandoned earlier; the answer is already decided
 		}
 		// A 503 from a hop with more addresses: the next one
-		// (RFC 3263 §4.3).
-		if code == sip.StatusServiceUnavailable && rc.failoverLocked(b) {
+		// (RFC 3263 §4.3) — unless the request had reached a UA
+		// (180, 183...), which another address would ring again.
+		if code == sip.StatusServiceUnavailable && !b.ringing && rc.failoverLocked(b) {
 			return
 		}
 		b.final = true
