@@ -51,8 +51,10 @@ func portOf(t *testing.T, addr string) uint16 {
 }
 
 // TestFailoverOnTimeout: the first SRV target is a UDP socket that never
-// answers; after timer F (B for the INVITE) the branch goes to the second,
-// which answers, and the caller gets its answer (RFC 3263 §4.3).
+// answers; after timer F the branch goes to the second, which answers,
+// and the caller gets its answer (RFC 3263 §4.3). The INVITE after it
+// goes to the second target first (the first is known down) and is
+// answered.
 func TestFailoverOnTimeout(t *testing.T) {
 	dead := locatetest.Silent(t)
 	callee := newUAS(t, []int{180}, 200, 0)
@@ -78,21 +80,31 @@ func TestFailoverOnTimeout(t *testing.T) {
 }
 
 // TestFailoverOn503: a 503 from the first target sends the request to the
-// second; the caller never sees the 503.
+// second; the caller never sees the 503. The next request goes to the
+// second target first: the first is down for a while.
 func TestFailoverOn503(t *testing.T) {
 	busy := newUAS(t, nil, 503, 0, func(u *uas) { u.other = 503 })
 	callee := newUAS(t, []int{180}, 200, 0)
 	s := srvStack(t, busy.addr.Port(), callee.addr.Port())
 	caller := newUA(t)
-
-	c := caller.newCall("sip:bob@example.test")
-	caller.send(s.addr, c.req(sip.OPTIONS, "sip:bob@example.test", 1))
-	if resp := caller.response(sip.OPTIONS, 0); resp.StatusCode != 200 {
-		t.Fatalf("OPTIONS answered %d, want 200 from the second target", resp.StatusCode)
+	for i := range 2 {
+		c := caller.newCall("sip:bob@example.test")
+		caller.send(s.addr, c.req(sip.OPTIONS, "sip:bob@example.test", 1))
+		if resp := caller.response(sip.OPTIONS, 0); resp.StatusCode != 200 {
+			t.Fatalf("OPTIONS %d answered %d, want 200 from the second target", i, resp.StatusCode)
+		}
 	}
-	c = caller.newCall("sip:bob@example.test")
-	inv := c.req(sip.INVITE, "sip:bob@example.test", 1)
-	caller.send(s.addr, inv)
+	if n := len(busy.received(sip.OPTIONS)); n != 1 {
+		t.Errorf("the 503'ing target got %d OPTIONS, want 1 (then tried last)", n)
+	}
+	s.settle(t)
+
+	// INVITE, on a fresh proxy (nothing known down).
+	busy = newUAS(t, nil, 503, 0)
+	callee = newUAS(t, []int{180}, 200, 0)
+	s = srvStack(t, busy.addr.Port(), callee.addr.Port())
+	c := caller.newCall("sip:bob@example.test")
+	caller.send(s.addr, c.req(sip.INVITE, "sip:bob@example.test", 1))
 	if ok := caller.response(sip.INVITE, 200); ok.ToTag() != callee.tag {
 		t.Fatalf("INVITE answered by %q, want the callee", ok.ToTag())
 	}

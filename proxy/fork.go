@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
@@ -46,6 +47,7 @@ type branch struct {
 
 	t    *Target
 	pre  *sip.Request     // the copy for t, before Via and Record-Route
+	dst  transport.Addr   // the next hop of this attempt
 	hops []transport.Addr // the next hops left to fail over to
 }
 
@@ -133,7 +135,7 @@ func (rc *rcontext) startBranchSlow(b *branch) {
 // goroutine of its own.
 func (rc *rcontext) attemptLocked(b *branch, hops []transport.Addr) {
 	dst := hops[0]
-	b.hops = hops[1:]
+	b.dst, b.hops = dst, hops[1:]
 	out, err := rc.p.branchFor(b.pre, rc.in, b.t, rc.hash, dst)
 	if err == nil && !rc.p.tp.Ready(out, dst) {
 		rc.p.live.Add(1)
@@ -177,7 +179,7 @@ func (rc *rcontext) sendBranchLocked(b *branch, out *sip.Request, dst transport.
 	}
 	if err != nil {
 		rc.p.debug("branch failed", rc.in, "target", b.t.URI.String(), "dst", dst.String(), "err", err)
-		if rc.failoverLocked(b) {
+		if rc.failoverLocked(b, 0) {
 			return
 		}
 		// §16.9: a transport failure counts as a 503 from the branch.
@@ -191,7 +193,10 @@ func (rc *rcontext) sendBranchLocked(b *branch, out *sip.Request, dst transport.
 // error, a timeout without any response, or a 503), so the same target is
 // tried at the next address of its list, if there is one and the search
 // goes on. The new attempt takes b's place among the pending branches.
-func (rc *rcontext) failoverLocked(b *branch) bool {
+func (rc *rcontext) failoverLocked(b *branch, downFor time.Duration) bool {
+	if b.dst.AddrPort.IsValid() {
+		rc.p.down.mark(b.dst, downFor)
+	}
 	if len(b.hops) == 0 || rc.stop || rc.finalSent {
 		return false
 	}
@@ -219,12 +224,21 @@ func (rc *rcontext) ended(b *branch) {
 		// Nothing at all came back: the next address, if any
 		// (RFC 3263 §4.3). A provisional response means the hop is
 		// alive, and its silence is the callee's.
-		if !b.provisional && rc.failoverLocked(b) {
+		if !b.provisional && rc.failoverLocked(b, 0) {
 			return
 		}
 		rc.failLocked(b, code)
 		rc.advanceLocked()
 	}
+}
+
+// retryAfter is how long a 503 says its server is down (RFC 3261
+// §21.5.4), at most maxRetryAfter; 0 when it does not say.
+func retryAfter(resp *sip.Response) time.Duration {
+	if s, ok := resp.RetryAfter(); ok && s > 0 {
+		return min(time.Duration(s)*time.Second, maxRetryAfter)
+	}
+	return 0
 }
 
 // failLocked ends a branch with a response of our own making.
@@ -245,9 +259,12 @@ func (rc *rcontext) onResponse(b *branch, resp *sip.Response) {
 	if !resp.RemoveFirstValue("Via") || !resp.Has("Via") {
 		return
 	}
+	code := resp.StatusCode
+	if code != sip.StatusServiceUnavailable {
+		rc.p.down.up(b.dst) // it answers
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	code := resp.StatusCode
 	switch {
 	case code < 200:
 		b.provisional = true
@@ -285,7 +302,7 @@ func (rc *rcontext) onResponse(b *branch, resp *sip.Response) {
 		// A 503 from a hop with more addresses: the next one
 		// (RFC 3263 §4.3) — unless the request had reached a UA
 		// (180, 183...), which another address would ring again.
-		if code == sip.StatusServiceUnavailable && !b.ringing && rc.failoverLocked(b) {
+		if code == sip.StatusServiceUnavailable && !b.ringing && rc.failoverLocked(b, retryAfter(resp)) {
 			return
 		}
 		b.final = true

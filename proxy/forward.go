@@ -139,7 +139,7 @@ func (p *Proxy) resolveURI(u *sip.URI) ([]transport.Addr, error) {
 		}
 		return nil, fmt.Errorf("%w: no %s listener", transport.ErrNoRoute, hops[0].Transport)
 	}
-	return usable, nil
+	return p.down.order(usable), nil
 }
 
 // errWouldBlock: the next hop is a name to look up (see branchRequest).

@@ -55,6 +55,11 @@ type Config struct {
 	// ResolveTimeout bounds one Resolver lookup (default 5 s); a lookup
 	// that times out fails the branch like a transport error.
 	ResolveTimeout time.Duration
+	// DownTime is how long an address that failed (transport error,
+	// timeout without response, 503 without Retry-After) is tried after
+	// the other addresses of its list (default 30 s). A 503's
+	// Retry-After, up to 5 minutes, takes its place.
+	DownTime time.Duration
 
 	// RecordRoute keeps the proxy on the path of the dialogs that INVITE,
 	// SUBSCRIBE and REFER create (§16.6 step 4). The server turns it on.
@@ -86,6 +91,7 @@ type Proxy struct {
 
 	resolver       locate.Resolver
 	resolveTimeout time.Duration
+	down           *downList
 
 	retryAfter int
 
@@ -126,6 +132,7 @@ func New(cfg Config) (*Proxy, error) {
 	if p.resolver == nil {
 		p.resolver = locate.NewSystem(locate.SystemConfig{})
 	}
+	p.down = newDownList(cfg.DownTime)
 	if p.resolveTimeout <= 0 {
 		p.resolveTimeout = DefaultResolveTimeout
 	}
