@@ -122,6 +122,23 @@ type Config struct {
 	// calls from our users and to our users' numbers go through it, by the
 	// dial plan, with media relayed. See PBX.
 	PBX PBX `yaml:"pbx"`
+	// DNS configures how next hops given by name are found (RFC 3263).
+	DNS DNS `yaml:"dns"`
+}
+
+// DNS configures the resolution of next hops given by name (RFC 3263 §4,
+// package transport/locate): transport and addresses from NAPTR, SRV and
+// A/AAAA records, tried in turn when one fails (§4.3).
+type DNS struct {
+	// Servers, when set, are the nameservers ("IP" or "IP:PORT", port 53
+	// by default) asked directly for NAPTR, SRV, A and AAAA records, in
+	// order, with a cache that respects the records' TTLs. Empty: the
+	// system resolver (/etc/hosts, /etc/resolv.conf), which asks SRV and
+	// A/AAAA but not NAPTR.
+	Servers []string `yaml:"servers"`
+	// Timeout bounds one lookup (default 5s); beyond it the branch fails
+	// as if its next hop were unreachable.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // PBX configures the B2BUA.
@@ -651,7 +668,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log: %q is not one of debug, info, warn, error", c.Log))
 	}
-	for name, d := range map[string]Duration{"timers.t1": c.Timers.T1, "timers.t2": c.Timers.T2, "timers.t4": c.Timers.T4, "timers.trying": c.Timers.Trying, "limits.idle_timeout": c.Limits.IdleTimeout, "store_timeout": c.StoreTimeout, "store_dial_timeout": c.StoreDialTimeout} {
+	for name, d := range map[string]Duration{"timers.t1": c.Timers.T1, "timers.t2": c.Timers.T2, "timers.t4": c.Timers.T4, "timers.trying": c.Timers.Trying, "limits.idle_timeout": c.Limits.IdleTimeout, "store_timeout": c.StoreTimeout, "store_dial_timeout": c.StoreDialTimeout, "dns.timeout": c.DNS.Timeout} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s: must not be negative", name))
 		}
@@ -702,6 +719,13 @@ func (c *Config) Validate() error {
 	}
 	if se := c.PBX.SessionExpires.D(); se != 0 && se.Seconds() < 90 {
 		errs = append(errs, fmt.Errorf("pbx.session_expires: %v is below RFC 4028's minimum of 90s", se))
+	}
+	for _, a := range c.DNS.Servers {
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				errs = append(errs, fmt.Errorf("dns.servers: %q is not IP or IP:PORT", a))
+			}
+		}
 	}
 	if a := c.Media.NGListen; a != "" {
 		if ap, err := netip.ParseAddrPort(a); err != nil || ap.Port() == 0 {

@@ -270,3 +270,26 @@ capture:
 		t.Errorf("loopback admin without auth: %v", err)
 	}
 }
+
+func TestDNS(t *testing.T) {
+	c, err := Decode(strings.NewReader("dns:\n  servers: [127.0.0.1:5353, \"::1\"]\n  timeout: 2s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.DNS.Servers) != 2 || c.DNS.Servers[0] != "127.0.0.1:5353" || c.DNS.Timeout.D() != 2*time.Second {
+		t.Fatalf("%+v", c.DNS)
+	}
+	if d := Default(); len(d.DNS.Servers) != 0 || d.DNS.Timeout != 0 {
+		t.Fatalf("defaults %+v", d.DNS)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"dns:\n  servers: [ns.example.com]\n", "dns.servers"},
+		{"dns:\n  timeout: -1s\n", "dns.timeout"},
+		{"dns:\n  server: [127.0.0.1]\n", "line 2"},
+	} {
+		_, err := Decode(strings.NewReader(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%q) error %v, want mention of %q", tc.in, err, tc.want)
+		}
+	}
+}

@@ -19,7 +19,10 @@
 //   - forwards a copy to each target (§16.6): new Request-URI, Max-Forwards
 //     decremented, Record-Route (doubled when the transport changes,
 //     RFC 5658), pre-loaded Route from Path, a Via whose branch carries the
-//     loop-detection hash, each in a client transaction of its own;
+//     loop-detection hash, each in a client transaction of its own; the next
+//     hop found by RFC 3263 §4 ([Config.Resolver]: NAPTR, SRV, A/AAAA), and
+//     a branch whose address fails (transport error, timeout without any
+//     response, 503) sent on to the next address of the list (§4.3);
 //   - forks: in parallel to all targets of the highest q-value, then to the
 //     next lower q group when every branch of a group failed (§16.6, the
 //     q-value ordering of §16.6 step 1 and RFC 3261 §20.10);

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
@@ -34,11 +35,20 @@ type rcontext struct {
 	cancelled bool            // the caller cancelled (§16.10)
 }
 
-// branch is one forwarded copy and its client transaction.
+// branch is one forwarded copy and its client transaction: one attempt
+// at one next hop. When it fails over to the next hop (RFC 3263 §4.3) it
+// is marked final without being counted, and a new branch for the same
+// target takes its place in the pending count.
 type branch struct {
 	tx          *transaction.ClientTx
 	provisional bool // a 1xx came: a CANCEL can be sent (§9.1)
+	ringing     bool // a 1xx other than 100 came: the request reached a UA
 	final       bool // counted as done: final response, failure, or abandoned
+
+	t    *Target
+	pre  *sip.Request     // the copy for t, before Via and Record-Route
+	dst  transport.Addr   // the next hop of this attempt
+	hops []transport.Addr // the next hops left to fail over to
 }
 
 func newContext(p *Proxy, stx *transaction.ServerTx, base *sip.Request, hash string) *rcontext {
@@ -80,40 +90,77 @@ func (rc *rcontext) advanceLocked() {
 }
 
 func (rc *rcontext) startBranchLocked(t *Target) {
-	b := &branch{}
+	b := &branch{t: t}
 	rc.branches = append(rc.branches, b)
 	rc.pending++
-	out, dst, err := rc.p.branchRequest(rc.base, rc.in, t, rc.hash, true)
-	if errors.Is(err, errWouldBlock) || err == nil && !rc.p.tp.Ready(out, dst) {
-		// A name to resolve or a connection to open: not here, where
-		// a transport reader may be running us.
+	pre, hops, err := rc.p.branchRequest(rc.base, t, true)
+	if errors.Is(err, errWouldBlock) {
+		// A name to resolve: not here, where a transport reader may
+		// be running us.
 		rc.p.live.Add(1)
-		go rc.startBranchSlow(b, t)
+		go rc.startBranchSlow(b)
 		return
 	}
-	rc.sendBranchLocked(b, t, out, dst, err)
+	if err != nil {
+		rc.sendBranchLocked(b, nil, transport.Addr{}, err)
+		return
+	}
+	b.pre = pre
+	rc.attemptLocked(b, hops)
 }
 
-// startBranchSlow starts a branch whose next hop needs a DNS lookup or a
-// new connection, on a goroutine of its own.
-func (rc *rcontext) startBranchSlow(b *branch, t *Target) {
+// startBranchSlow starts a branch whose next hop needs a DNS lookup, on a
+// goroutine of its own.
+func (rc *rcontext) startBranchSlow(b *branch) {
 	defer rc.p.live.Add(-1)
-	out, dst, err := rc.p.branchRequest(rc.base, rc.in, t, rc.hash, false)
+	pre, hops, err := rc.p.branchRequest(rc.base, b.t, false)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.stop {
+	switch {
+	case rc.stop:
 		// Answered, 6xx'd or cancelled meanwhile (§16.7 step 10): the
 		// branch never went out, and counts as cancelled.
 		rc.failLocked(b, sip.StatusRequestTerminated)
+	case err != nil:
+		rc.sendBranchLocked(b, nil, transport.Addr{}, err)
+	default:
+		b.pre = pre
+		rc.attemptLocked(b, hops)
+	}
+	rc.advanceLocked()
+}
+
+// attemptLocked sends branch b to hops[0], keeping the rest of hops to
+// fail over to. A hop that needs a connection opened is tried on a
+// goroutine of its own.
+func (rc *rcontext) attemptLocked(b *branch, hops []transport.Addr) {
+	dst := hops[0]
+	b.dst, b.hops = dst, hops[1:]
+	out, err := rc.p.branchFor(b.pre, rc.in, b.t, rc.hash, dst)
+	if err == nil && !rc.p.tp.Ready(out, dst) {
+		rc.p.live.Add(1)
+		go rc.sendBranchSlow(b, out, dst)
+		return
+	}
+	rc.sendBranchLocked(b, out, dst, err)
+}
+
+// sendBranchSlow sends a branch whose next hop needs a new connection.
+func (rc *rcontext) sendBranchSlow(b *branch, out *sip.Request, dst transport.Addr) {
+	defer rc.p.live.Add(-1)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.stop {
+		rc.failLocked(b, sip.StatusRequestTerminated)
 	} else {
-		rc.sendBranchLocked(b, t, out, dst, err)
+		rc.sendBranchLocked(b, out, dst, nil)
 	}
 	rc.advanceLocked()
 }
 
 // sendBranchLocked starts the client transaction of a branch whose request
 // and next hop are built (or failed to be: err).
-func (rc *rcontext) sendBranchLocked(b *branch, t *Target, out *sip.Request, dst transport.Addr, err error) {
+func (rc *rcontext) sendBranchLocked(b *branch, out *sip.Request, dst transport.Addr, err error) {
 	if err == nil {
 		// The context's own lifetime rules the branch (Cancel), not a
 		// Go context. Responses are relayed on the goroutine that
@@ -131,12 +178,34 @@ func (rc *rcontext) sendBranchLocked(b *branch, t *Target, out *sip.Request, dst
 		}
 	}
 	if err != nil {
+		rc.p.debug("branch failed", rc.in, "target", b.t.URI.String(), "dst", dst.String(), "err", err)
+		if rc.failoverLocked(b, 0) {
+			return
+		}
 		// §16.9: a transport failure counts as a 503 from the branch.
-		rc.p.debug("branch failed", rc.in, "target", t.URI.String(), "err", err)
 		rc.failLocked(b, sip.StatusServiceUnavailable)
 		return
 	}
-	rc.p.debug("forwarded", rc.in, "target", t.URI.String(), "dst", dst.String())
+	rc.p.debug("forwarded", rc.in, "target", b.t.URI.String(), "dst", dst.String())
+}
+
+// failoverLocked is RFC 3263 §4.3: the attempt b failed (a transport
+// error, a timeout without any response, or a 503), so the same target is
+// tried at the next address of its list, if there is one and the search
+// goes on. The new attempt takes b's place among the pending branches.
+func (rc *rcontext) failoverLocked(b *branch, downFor time.Duration) bool {
+	if b.dst.AddrPort.IsValid() {
+		rc.p.down.mark(b.dst, downFor)
+	}
+	if len(b.hops) == 0 || rc.stop || rc.finalSent {
+		return false
+	}
+	b.final = true // not counted: nb inherits b's pending
+	nb := &branch{t: b.t, pre: b.pre}
+	rc.branches = append(rc.branches, nb)
+	rc.p.debug("failing over", rc.in, "target", b.t.URI.String(), "next", b.hops[0].String())
+	rc.attemptLocked(nb, b.hops)
+	return true
 }
 
 // ended is told that a branch's transaction will relay nothing more.
@@ -152,9 +221,24 @@ func (rc *rcontext) ended(b *branch) {
 		if errors.Is(err, transaction.ErrTimeout) {
 			code = sip.StatusRequestTimeout
 		}
+		// Nothing at all came back: the next address, if any
+		// (RFC 3263 §4.3). A provisional response means the hop is
+		// alive, and its silence is the callee's.
+		if !b.provisional && rc.failoverLocked(b, 0) {
+			return
+		}
 		rc.failLocked(b, code)
 		rc.advanceLocked()
 	}
+}
+
+// retryAfter is how long a 503 says its server is down (RFC 3261
+// §21.5.4), at most maxRetryAfter; 0 when it does not say.
+func retryAfter(resp *sip.Response) time.Duration {
+	if s, ok := resp.RetryAfter(); ok && s > 0 {
+		return min(time.Duration(s)*time.Second, maxRetryAfter)
+	}
+	return 0
 }
 
 // failLocked ends a branch with a response of our own making.
@@ -175,12 +259,16 @@ func (rc *rcontext) onResponse(b *branch, resp *sip.Response) {
 	if !resp.RemoveFirstValue("Via") || !resp.Has("Via") {
 		return
 	}
+	code := resp.StatusCode
+	if code != sip.StatusServiceUnavailable {
+		rc.p.down.up(b.dst) // it answers
+	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	code := resp.StatusCode
 	switch {
 	case code < 200:
 		b.provisional = true
+		b.ringing = b.ringing || code != sip.StatusTrying
 		// §16.7 step 5: 1xx other than 100 go upstream at once; the
 		// caller has had our own 100.
 		if code == sip.StatusTrying || rc.finalSent {
@@ -210,6 +298,12 @@ func (rc *rcontext) onResponse(b *branch, resp *sip.Response) {
 	default:
 		if b.final {
 			return // abandoned earlier; the answer is already decided
+		}
+		// A 503 from a hop with more addresses: the next one
+		// (RFC 3263 §4.3) — unless the request had reached a UA
+		// (180, 183...), which another address would ring again.
+		if code == sip.StatusServiceUnavailable && !b.ringing && rc.failoverLocked(b, retryAfter(resp)) {
+			return
 		}
 		b.final = true
 		rc.pending--

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -97,8 +98,8 @@ func (p *Proxy) looped(req *sip.Request) bool {
 }
 
 // uriTransport is the transport a URI asks for (§19.1.1, §26.2): its
-// transport parameter, TLS for sips, else UDP (RFC 3263 NAPTR and SRV
-// selection is not done here).
+// transport parameter, TLS for sips, else UDP. It names our own
+// listeners; next hops are resolved by p.resolver (RFC 3263).
 func uriTransport(u *sip.URI) string {
 	t := strings.ToUpper(u.Transport())
 	if u.IsSecure() {
@@ -114,42 +115,52 @@ func uriTransport(u *sip.URI) string {
 	return t
 }
 
-// resolveURI turns a URI into a next-hop address: maddr if present, else
-// the host, the port or the transport's default.
-func resolveURI(u *sip.URI) (transport.Addr, error) {
-	if !u.IsSIP() || u.Host == "" {
-		return transport.Addr{}, fmt.Errorf("%w: cannot route to %s", transport.ErrNoRoute, u.Scheme)
-	}
-	t := uriTransport(u)
-	host := u.Host
-	if m, ok := u.Param("maddr"); ok && m != "" {
-		host = m
-	}
-	ap, err := transport.Resolve(host, u.Port, t)
+// resolveURI is RFC 3263 §4 for a next-hop URI: the addresses to try in
+// turn (§4.3), those of transports we have no listener for left out.
+func (p *Proxy) resolveURI(u *sip.URI) ([]transport.Addr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.resolveTimeout)
+	defer cancel()
+	hops, err := p.resolver.Lookup(ctx, *u)
 	if err != nil {
-		return transport.Addr{}, err
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("%w: resolving %s: %v", transport.ErrNoRoute, u.Host, err)
+		}
+		return nil, err
 	}
-	return transport.Addr{Transport: t, AddrPort: ap, Host: strings.Trim(u.Host, "[]")}, nil
+	usable := hops[:0:0]
+	for _, h := range hops {
+		if _, _, ok := p.tp.ViaHost(h.Transport); ok {
+			usable = append(usable, h)
+		}
+	}
+	if len(usable) == 0 {
+		if len(hops) == 0 {
+			return nil, fmt.Errorf("%w: %s resolves to nothing", transport.ErrNoRoute, u.Host)
+		}
+		return nil, fmt.Errorf("%w: no %s listener", transport.ErrNoRoute, hops[0].Transport)
+	}
+	return p.down.order(usable), nil
 }
 
 // errWouldBlock: the next hop is a name to look up (see branchRequest).
 var errWouldBlock = errors.New("proxy: next hop needs a DNS lookup")
 
-// nextHop is §16.6 step 7: the flow of the target when it has one and no
-// Path, else the top Route, else the Request-URI.
-func nextHop(req *sip.Request, t *Target) (transport.Addr, error) {
+// nextHops is §16.6 step 7: the flow of the target when it has one and no
+// Path, else the top Route, else the Request-URI — as the list of
+// addresses to try in turn (RFC 3263 §4.3).
+func (p *Proxy) nextHops(req *sip.Request, t *Target) ([]transport.Addr, error) {
 	if t.Flow.AddrPort.IsValid() && len(t.Path) == 0 {
 		f := t.Flow
 		if f.Transport == "" {
 			f.Transport = transport.UDP
 		}
 		f.Transport = strings.ToUpper(f.Transport)
-		return f, nil
+		return []transport.Addr{f}, nil
 	}
 	if r, ok := topRoute(req); ok {
-		return resolveURI(&r.URI)
+		return p.resolveURI(&r.URI)
 	}
-	return resolveURI(&req.URI)
+	return p.resolveURI(&req.URI)
 }
 
 // recordRoutes reports whether a request gets Record-Route: out-of-dialog
@@ -189,13 +200,14 @@ func (p *Proxy) rrValue(t, user, callID string) (string, bool) {
 	return string(b), true
 }
 
-// branchRequest builds the copy of base sent to one target (§16.6 steps 1
-// to 8 past the shared ones) and its next hop. base has already had its
-// routes preprocessed and Max-Forwards decremented.
+// branchRequest builds the copy of base sent to one target (§16.6 steps 1,
+// 2 and 5) and the next hops to try it on (step 7). base has already had
+// its routes preprocessed and Max-Forwards decremented; branchFor adds
+// what depends on the hop.
 //
 // With quick set it does not look names up: a next hop given by name fails
 // with errWouldBlock, for the caller to try again where blocking is fine.
-func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, hash string, quick bool) (*sip.Request, transport.Addr, error) {
+func (p *Proxy) branchRequest(base *sip.Request, t *Target, quick bool) (*sip.Request, []transport.Addr, error) {
 	out := base.Clone()
 	// Step 2: the target is the new Request-URI, without what a
 	// Request-URI may not carry (a registered Contact's "?Route=..."
@@ -207,12 +219,20 @@ func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, has
 		out.Prepend("Route", t.Path[i])
 	}
 	if quick && needsLookup(out) && !(t.Flow.AddrPort.IsValid() && len(t.Path) == 0) {
-		return nil, transport.Addr{}, errWouldBlock
+		return nil, nil, errWouldBlock
 	}
-	dst, err := nextHop(out, t) // step 7
+	hops, err := p.nextHops(out, t) // step 7
 	if err != nil {
-		return nil, dst, err
+		return nil, nil, err
 	}
+	return out, hops, nil
+}
+
+// branchFor finishes a copy of pre, made by branchRequest, for the next
+// hop dst (§16.6 steps 4, 6 and 8): each hop tried gets a copy of its
+// own, since Via and Record-Route name the transport used.
+func (p *Proxy) branchFor(pre, in *sip.Request, t *Target, hash string, dst transport.Addr) (*sip.Request, error) {
+	out := pre.Clone()
 	// Step 6: a strict router as next hop gets the Request-URI it
 	// expects — its own URI — and the real one goes to the end of Route.
 	if r, ok := topRoute(out); ok && !r.URI.Params.Has("lr") {
@@ -238,11 +258,11 @@ func (p *Proxy) branchRequest(base *sip.Request, in *sip.Request, t *Target, has
 	// Step 8: our Via, with the loop hash in its branch.
 	host, port, ok := p.tp.ViaHost(dst.Transport)
 	if !ok {
-		return nil, dst, fmt.Errorf("%w: no %s listener", transport.ErrNoRoute, dst.Transport)
+		return nil, fmt.Errorf("%w: no %s listener", transport.ErrNoRoute, dst.Transport)
 	}
 	branch := branchPrefix + hash + "." + transaction.NewTag()
 	out.Prepend("Via", "SIP/2.0/"+dst.Transport+" "+host+":"+strconv.Itoa(port)+";branch="+branch)
-	return out, dst, nil
+	return out, nil
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

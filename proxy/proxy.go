@@ -14,11 +14,16 @@ import (
 	"github.com/parley-sip/parley/sip"
 	"github.com/parley-sip/parley/transaction"
 	"github.com/parley-sip/parley/transport"
+	"github.com/parley-sip/parley/transport/locate"
 )
 
 // DefaultLocateTimeout bounds one Locator call when Config.LocateTimeout is
 // zero.
 const DefaultLocateTimeout = 5 * time.Second
+
+// DefaultResolveTimeout bounds one next-hop lookup when
+// Config.ResolveTimeout is zero.
+const DefaultResolveTimeout = 5 * time.Second
 
 // Config is what a Proxy is built from.
 type Config struct {
@@ -40,6 +45,21 @@ type Config struct {
 	// LocateTimeout bounds one Locate call (default 5 s); a Locator that
 	// fails or times out gets the caller a 500.
 	LocateTimeout time.Duration
+
+	// Resolver finds the addresses of a next hop given by URI (RFC 3263
+	// §4); a branch whose address fails with a transport error, a
+	// timeout without response or a 503 is tried at the next one (§4.3).
+	// Default: locate.NewSystem (the Go resolver: SRV and A/AAAA, no
+	// NAPTR).
+	Resolver locate.Resolver
+	// ResolveTimeout bounds one Resolver lookup (default 5 s); a lookup
+	// that times out fails the branch like a transport error.
+	ResolveTimeout time.Duration
+	// DownTime is how long an address that failed (transport error,
+	// timeout without response, 503 without Retry-After) is tried after
+	// the other addresses of its list (default 30 s). A 503's
+	// Retry-After, up to 5 minutes, takes its place.
+	DownTime time.Duration
 
 	// RecordRoute keeps the proxy on the path of the dialogs that INVITE,
 	// SUBSCRIBE and REFER create (§16.6 step 4). The server turns it on.
@@ -68,6 +88,10 @@ type Proxy struct {
 	log     *slog.Logger
 	domains []hostPort
 	signer  *routeSigner // nil: Record-Route unsigned
+
+	resolver       locate.Resolver
+	resolveTimeout time.Duration
+	down           *downList
 
 	retryAfter int
 
@@ -103,6 +127,14 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultLocateTimeout
+	}
+	p.resolver, p.resolveTimeout = cfg.Resolver, cfg.ResolveTimeout
+	if p.resolver == nil {
+		p.resolver = locate.NewSystem(locate.SystemConfig{})
+	}
+	p.down = newDownList(cfg.DownTime)
+	if p.resolveTimeout <= 0 {
+		p.resolveTimeout = DefaultResolveTimeout
 	}
 	p.retryAfter = cfg.RetryAfter
 	if p.retryAfter <= 0 {

@@ -45,11 +45,14 @@ func (p *Proxy) HandleAck(ack *sip.Request) {
 	// the incoming branch and sent-by.
 	branch := statelessPrefix + hex16(fnvHash(fnvOffset).str(top.Branch()).str(top.SentBy()))
 	send := func() {
-		dst, err := nextHop(out, &t)
+		// The first hop only: an ACK is not answered, so nothing says
+		// it failed (RFC 3263 §4.3 has no failover for it).
+		hops, err := p.nextHops(out, &t)
 		if err != nil {
 			p.debug("ACK not forwarded", ack, "err", err)
 			return
 		}
+		dst := hops[0]
 		if r, ok := topRoute(out); ok && !r.URI.Params.Has("lr") {
 			// Strict router next (§16.6 step 6).
 			out.RemoveFirstValue("Route")

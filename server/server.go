@@ -209,6 +209,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.Auth == "digest" {
 		userExists = s.userExists
 	}
+	resolver, err := newResolver(cfg.DNS)
+	if err != nil {
+		s.store.Close()
+		return nil, err
+	}
 	locator := &proxy.LocationLocator{Store: s.store, UserExists: userExists, Domain: cfg.Domain, Aliases: s.isOurs}
 	s.proxy, err = proxy.New(proxy.Config{
 		Transactions: s.tx,
@@ -219,6 +224,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		RouteKey:     deriveKey(s.secret, "record-route"),
 		RetryAfter:   cfg.Limits.RetryAfter,
 		Logger:       log,
+
+		// Next hops by name: RFC 3263 (the dns section).
+		Resolver:       resolver,
+		ResolveTimeout: cfg.DNS.Timeout.D(),
 	})
 	if err != nil {
 		s.store.Close()

@@ -6,5 +6,6 @@
 // requests larger than the path MTU sent over TCP (§18.1.1). A request that
 // fails to parse is answered statelessly with the status its error names
 // (§8.2), back to its source when its Via cannot be used; responses and ACKs
-// that fail are dropped.
+// that fail are dropped. Subpackage locate finds the addresses a SIP URI
+// names (RFC 3263 §4: NAPTR, SRV, A/AAAA) in failover order.
 package transport

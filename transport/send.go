@@ -149,8 +149,8 @@ func defaultPort(transport string) int {
 }
 
 // resolve turns a host (IP literal or name) and port into an address. Names
-// are looked up with the system resolver; SRV/NAPTR (RFC 3263) belong to the
-// layers that choose next hops.
+// are looked up with the system resolver; the NAPTR/SRV selection of RFC
+// 3263 is package transport/locate, for the layers that choose next hops.
 func resolve(host string, port int) (netip.AddrPort, error) {
 	if a, ok := sip.HostAddr(host); ok {
 		return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
