@@ -303,11 +303,20 @@ func (l *Leg) HandleAck(ack *sip.Request) bool {
 		return false
 	}
 	l.mu.Lock()
-	if !l.ackedSet {
+	first := !l.ackedSet
+	if first {
 		l.ackedSet = true
 		close(l.acked)
 	}
 	l.mu.Unlock()
+	if first {
+		// Acknowledged: nothing more goes through the INVITE
+		// transaction, so it need not be held whole for timer L (at
+		// 500 calls/s from one peer that would be 16,000 transactions,
+		// far past limits.max_transactions_per_source). The layer keeps
+		// a record that absorbs retransmitted INVITEs.
+		l.stx.Release()
+	}
 	return true
 }
 
