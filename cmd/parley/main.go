@@ -2,7 +2,7 @@
 // command dispatch and version, serve.go `parley serve` (config, the
 // starter config on a first start, lifecycle), phone.go `parley phone`.
 //
-//	parley serve [flags]     run the server (registrar, digest authentication, forking proxy)
+//	parley serve [flags]     run the server (registrar, digest authentication, PBX, proxy, admin console)
 //	parley phone ...         the command-line softphone: call, answer, message, register
 //	parley cdr [flags]       print the last calls (call detail records)
 //	parley version           print the version
@@ -62,7 +62,7 @@ func versionString() string {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `Parley: a SIP server (registrar, digest authentication, forking proxy) and softphone.
+	fmt.Fprint(w, `Parley: a SIP server (registrar, digest authentication, PBX with media relay, forking proxy, admin console) and softphone.
 
 Usage:
   parley serve [flags]     run the server on embedded defaults or a config file
