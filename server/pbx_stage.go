@@ -21,8 +21,9 @@ import (
 // requests of its dialogs, and initial INVITEs to our numbers that the dial
 // plan routes to something other than the proxy. It stands after the relay
 // policy, so an INVITE reaching it comes from one of our users or is
-// addressed to one; the PBX's in-dialog requests are addressed to its
-// Contact (the server itself), which the relay policy lets in.
+// addressed to one of our numbers; a number whose route leaves the domain
+// is refused to strangers here. The PBX's in-dialog requests are addressed
+// to its Contact (the server itself), which the relay policy lets in.
 type pbxStage struct{ s *Server }
 
 func (pbxStage) Name() string { return "pbx" }
@@ -55,7 +56,15 @@ func (st pbxStage) Serve(r *Request) bool {
 	if p, ok := b.ProxyRoute(req, r.User); ok {
 		// The dial plan's proxy action: the proxy serves the call, to
 		// the user named (Request-URI rewritten) or the next hop named
-		// (pushed as a loose Route).
+		// (pushed as a loose Route). A next hop leaves the domain — a
+		// gateway, a carrier: only our users and trusted peers may
+		// take it, or a stranger dialling "9..." would call out on our
+		// account (toll fraud). The relay stage let the request in
+		// because its Request-URI is ours.
+		if p.URI != "" && r.User == "" && !r.Trusted {
+			s.refuseRelay(r, "Forbidden: Not relaying (the number leaves the domain)")
+			return true
+		}
 		if p.User != "" {
 			req.URI.User = p.User
 		} else if p.URI != "" {
